@@ -41,7 +41,10 @@ typedef struct cs_opt_s {
 } cs_opt_t;
 
 /* Terminates an option table. */
-#define CS_OPT_END {NULL, CS_OPT_STRING, NULL, 0, 0, 0, NULL}
+#define CS_OPT_END                                                                                 \
+    {                                                                                              \
+        NULL, CS_OPT_STRING, NULL, 0, 0, 0, NULL                                                   \
+    }
 
 /* Options every program has: log.level, log.format, http.bind, http.port (the /metrics and
  * /healthz server; 0 = pick a free port, -1 = disabled). */
@@ -57,6 +60,10 @@ cs_conf_t *cs_conf_new(const char *prog, const char *usage, const cs_opt_t *prog
 
 /* Accepts NULL. */
 void cs_conf_destroy(cs_conf_t *c);
+
+/* Appends another table (e.g. cs_topics_opts) after cs_conf_new() and before loading; its
+ * defaults apply at once. The table must outlive c. Returns CS_OK or CS_ERR_NOMEM. */
+int cs_conf_add_opts(cs_conf_t *c, const cs_opt_t *opts);
 
 /* Loads everything in order (defaults were set by cs_conf_new): --config file, environment,
  * then the command line. Returns:

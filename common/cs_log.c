@@ -57,7 +57,7 @@ static const char *level_name(int level)
 
 void cs_log_write(int level, const char *component, const char *fmt, ...)
 {
-    char msg[2048], ts[40];
+    char msg[2048], ts[96];
     struct timeval tv;
     struct tm tm;
     va_list ap;

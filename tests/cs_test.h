@@ -27,7 +27,7 @@ static int cs_test_pass_, cs_test_fail_;
             cs_test_pass_++;                                                                       \
         } else {                                                                                   \
             cs_test_fail_++;                                                                       \
-            fprintf(stderr, "%s:%d: CHECK failed: %s == %s (%lld != %lld)\n", __FILE__, __LINE__, \
+            fprintf(stderr, "%s:%d: CHECK failed: %s == %s (%lld != %lld)\n", __FILE__, __LINE__,  \
                     #a, #b, a_, b_);                                                               \
         }                                                                                          \
     } while (0)
@@ -39,7 +39,7 @@ static int cs_test_pass_, cs_test_fail_;
             cs_test_pass_++;                                                                       \
         } else {                                                                                   \
             cs_test_fail_++;                                                                       \
-            fprintf(stderr, "%s:%d: CHECK failed: %s == %s (\"%s\" != \"%s\")\n", __FILE__,       \
+            fprintf(stderr, "%s:%d: CHECK failed: %s == %s (\"%s\" != \"%s\")\n", __FILE__,        \
                     __LINE__, #a, #b, a_ ? a_ : "(null)", b_ ? b_ : "(null)");                     \
         }                                                                                          \
     } while (0)
