@@ -1,0 +1,104 @@
+/* cs_sync: the sync rules. Pure functions over the state store and the sync queue: no I/O,
+ * no Kafka, no HTTP, so every rule of the design brief is unit-testable.
+ *
+ * An event (decoded from any input topic into cs_event_t, borrowing the Avro buffers) is
+ * classified (trigger or not), compared with the prospect's remembered field hashes,
+ * per-field source times and per-side watermarks, and either dropped (counted as ignored,
+ * deduplicated, blocked, ...) or folded into the prospect's sync-queue entry with the
+ * direction(s) it needs. See docs/ARCHITECTURE.md, "The sync algorithm". */
+#ifndef CS_SYNC_H
+#define CS_SYNC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cs_avro.h" /* cs_cause_t, cs_activity_type_t: the schemas' enums */
+#include "cs_fields.h"
+#include "cs_queue.h"
+#include "cs_state.h"
+
+/* A borrowed string; p == NULL means null / absent. */
+typedef struct cs_strv_s {
+    const char *p;
+    uint32_t len;
+} cs_strv_t;
+
+typedef enum {
+    CS_EV_PROSPECT = 0, /* index into the queue entry's min_offset[] too */
+    CS_EV_ACTIVITY = 1,
+    CS_EV_CRM = 2,
+} cs_ev_kind_t;
+
+typedef struct cs_event_s {
+    cs_ev_kind_t kind;
+    cs_strv_t key;
+    int64_t time;       /* source time: updatedAt, occurred_at or LastModifiedDate (ms) */
+    int64_t event_time; /* when the producer made the event (wall ms), for latency */
+    int32_t partition;
+    int64_t offset;
+    /* marketing prospect */
+    cs_cause_t cause;
+    int64_t prospect_id;      /* -1 unknown */
+    int64_t last_activity_at; /* 0 none */
+    int64_t assigned_user_id; /* -1 unassigned */
+    int do_not_sync;
+    cs_strv_t crm_lead_id, crm_contact_id;
+    /* activity */
+    cs_activity_type_t activity;
+    int identified;
+    int score_delta;
+    /* CRM */
+    cs_link_t crm_object;
+    cs_strv_t crm_id;
+    cs_strv_t last_modified_by;
+    int deleted;
+    /* mapped field values (marketing or CRM side, per kind). The owner is always in the CRM
+     * user-id space (a marketing assignee is mapped before this), so both sides compare. */
+    uint32_t present; /* bit f: the event carries field f (its value may be null) */
+    cs_strv_t values[CS_FIELDS_MAX];
+} cs_event_t;
+
+typedef enum {
+    CS_R_IGNORED = 0, /* not a trigger (email open, anonymous view, ...) */
+    CS_R_DEDUP,       /* changes nothing: same values, stale, or covered by a watermark */
+    CS_R_QUEUED,      /* the prospect entered the sync queue */
+    CS_R_COALESCED,   /* folded into the prospect's existing queue entry */
+    CS_R_BLOCKED,     /* do-not-sync */
+    CS_R_WAITING,     /* recorded, but parked (no email, no prospect and no auto-create) */
+    CS_R_UNLINKED,    /* a CRM record that is not the one linked to the prospect */
+    CS_R_NOMEM,
+    CS_R_COUNT_
+} cs_result_t;
+
+const char *cs_result_name(cs_result_t r);
+
+typedef struct cs_sync_s {
+    cs_store_t *store;
+    cs_queue_t *queue;
+    const cs_fieldmap_t *fm;
+    int sync_email_changes;
+    int auto_create_prospects;
+    uint64_t results[CS_R_COUNT_]; /* events by outcome */
+} cs_sync_t;
+
+/* Is this activity a sync trigger? (intent: forms, form handlers, landing pages, tracked
+ * link clicks, identified page views, unsubscribes; or any activity changing the score) */
+int cs_activity_is_trigger(cs_activity_type_t type, int identified, int score_delta);
+
+/* Applies one event. now_ms is the monotonic clock (linger). Never fails except on ENOMEM. */
+cs_result_t cs_sync_apply(cs_sync_t *s, const cs_event_t *ev, int64_t now_ms);
+
+/* Outcome of a push of entry e (taken from the queue) to one side:
+ * success clears that side's dirty fields and moves the side's watermark to the newest
+ * source time the entry covered. When no direction is left dirty the entry is removed
+ * (and CS_NONE stored in the state); returns 1 when the entry was removed. */
+int cs_sync_pushed(cs_sync_t *s, uint32_t e, int to_crm);
+
+/* Parks a prospect: records why it waits, drops its queue entry (its values are gone; the
+ * next full snapshot pushes every field). */
+void cs_sync_park(cs_sync_t *s, uint32_t e, cs_wait_t why);
+
+/* Formats ms since epoch as Salesforce's "2026-11-25T07:40:00.000+0000" (28 characters). */
+void cs_format_time(int64_t ms, char out[40]);
+
+#endif

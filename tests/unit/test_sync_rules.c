@@ -1,0 +1,452 @@
+/* The sync rules of the design brief, one check group per rule, on the pure rule engine
+ * (cs_sync) with its state store and sync queue. */
+#include "cs_err.h"
+#include "cs_fields.h"
+#include "cs_queue.h"
+#include "cs_state.h"
+#include "cs_sync.h"
+#include "cs_test.h"
+
+static cs_fieldmap_t fm;
+
+typedef struct ctx_s {
+    cs_sync_t s;
+} ctx_t;
+
+static void ctx_init(ctx_t *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->s.store = cs_store_new(fm.n);
+    c->s.queue = cs_queue_new();
+    c->s.fm = &fm;
+    REQUIRE(c->s.store && c->s.queue);
+}
+
+static void ctx_free(ctx_t *c)
+{
+    cs_store_destroy(c->s.store);
+    cs_queue_destroy(c->s.queue);
+}
+
+static cs_strv_t sv(const char *s)
+{
+    cs_strv_t v = {s, s ? (uint32_t)strlen(s) : 0};
+    return v;
+}
+
+static int64_t next_offset;
+
+/* A marketing snapshot: email, first/last name, company, owner (CRM id or NULL). */
+static cs_event_t prospect(const char *key, int64_t t, const char *first, const char *last,
+                           const char *company)
+{
+    cs_event_t ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.kind = CS_EV_PROSPECT;
+    ev.key = sv(key);
+    ev.time = t;
+    ev.event_time = t;
+    ev.offset = next_offset++;
+    ev.cause = CS_CAUSE_FIELD_CHANGE;
+    ev.prospect_id = 1000;
+    ev.assigned_user_id = -1;
+    ev.values[CS_F_EMAIL] = sv(key);
+    ev.values[CS_F_FIRST_NAME] = sv(first);
+    ev.values[CS_F_LAST_NAME] = sv(last);
+    ev.values[CS_F_COMPANY] = sv(company);
+    ev.values[CS_F_SCORE] = sv("10");
+    ev.present = (1u << CS_F_EMAIL) | (1u << CS_F_FIRST_NAME) | (1u << CS_F_LAST_NAME) |
+                 (1u << CS_F_COMPANY) | (1u << CS_F_SCORE);
+    return ev;
+}
+
+static cs_event_t crm(const char *key, int64_t t, cs_link_t obj, const char *id, const char *email,
+                      const char *first, const char *last)
+{
+    cs_event_t ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.kind = CS_EV_CRM;
+    ev.key = sv(key);
+    ev.time = t;
+    ev.offset = next_offset++;
+    ev.crm_object = obj;
+    ev.crm_id = sv(id);
+    ev.prospect_id = -1;
+    ev.assigned_user_id = -1;
+    ev.values[CS_F_EMAIL] = sv(email);
+    ev.values[CS_F_FIRST_NAME] = sv(first);
+    ev.values[CS_F_LAST_NAME] = sv(last);
+    ev.present = (1u << CS_F_EMAIL) | (1u << CS_F_FIRST_NAME) | (1u << CS_F_LAST_NAME);
+    return ev;
+}
+
+static cs_event_t activity(const char *key, int64_t t, cs_activity_type_t type, int identified)
+{
+    cs_event_t ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.kind = CS_EV_ACTIVITY;
+    ev.key = sv(key);
+    ev.time = t;
+    ev.offset = next_offset++;
+    ev.activity = type;
+    ev.identified = identified;
+    ev.prospect_id = -1;
+    ev.assigned_user_id = -1;
+    return ev;
+}
+
+static cs_pstate_t *st(ctx_t *c, const char *key)
+{
+    uint32_t i = cs_store_find(c->s.store, key, strlen(key));
+    REQUIRE(i != CS_NONE);
+    return cs_store_at(c->s.store, i);
+}
+
+/* Simulates a successful push of everything queued, both directions. */
+static void push_all(ctx_t *c)
+{
+    uint32_t out[256];
+    size_t n = cs_queue_take(c->s.queue, out, 256, 0, NULL, NULL);
+    for (size_t i = 0; i < n; i++) {
+        cs_qentry_t *x = cs_queue_entry(c->s.queue, out[i]);
+        cs_pstate_t *p = cs_store_at(c->s.store, x->state);
+        int both = p->dirty_crm && p->dirty_mkt;
+        if (p->dirty_crm)
+            cs_sync_pushed(&c->s, out[i], 1);
+        if (both || (!p->dirty_crm && p->dirty_mkt))
+            cs_sync_pushed(&c->s, out[i], 0);
+    }
+}
+
+static void test_activity_classes(void)
+{
+    ctx_t c;
+    ctx_init(&c);
+    cs_event_t ev = activity("a@x.com", 1000, CS_ACTIVITY_EMAIL_OPEN, 1);
+    CHECK_INT(cs_sync_apply(&c.s, &ev, 0), CS_R_IGNORED);
+    ev = activity("a@x.com", 1001, CS_ACTIVITY_EMAIL_SEND, 1);
+    CHECK_INT(cs_sync_apply(&c.s, &ev, 0), CS_R_IGNORED);
+    ev = activity("a@x.com", 1002, CS_ACTIVITY_PAGE_VIEW, 0); /* anonymous */
+    CHECK_INT(cs_sync_apply(&c.s, &ev, 0), CS_R_IGNORED);
+    ev = activity("a@x.com", 1003, CS_ACTIVITY_VISITOR_SESSION, 1);
+    CHECK_INT(cs_sync_apply(&c.s, &ev, 0), CS_R_IGNORED);
+    CHECK_INT(cs_queue_total(c.s.queue), 0);
+    CHECK_INT(cs_store_count(c.s.store), 0); /* not even a state record */
+
+    ev = activity("a@x.com", 1004, CS_ACTIVITY_PAGE_VIEW, 1); /* identified */
+    CHECK_INT(cs_sync_apply(&c.s, &ev, 0), CS_R_QUEUED);
+    ev = activity("a@x.com", 1005, CS_ACTIVITY_FORM, 1);
+    CHECK_INT(cs_sync_apply(&c.s, &ev, 0), CS_R_COALESCED);
+    ev = activity("a@x.com", 1006, CS_ACTIVITY_EMAIL_OPEN, 1);
+    ev.score_delta = 5; /* an activity that changes the score is a trigger */
+    CHECK_INT(cs_sync_apply(&c.s, &ev, 0), CS_R_COALESCED);
+    CHECK(cs_activity_is_trigger(CS_ACTIVITY_FORM_HANDLER, 0, 0));
+    CHECK(cs_activity_is_trigger(CS_ACTIVITY_LANDING_PAGE, 0, 0));
+    CHECK(cs_activity_is_trigger(CS_ACTIVITY_TRACKED_LINK_CLICK, 0, 0));
+    CHECK(cs_activity_is_trigger(CS_ACTIVITY_UNSUBSCRIBE, 0, 0));
+    CHECK(!cs_activity_is_trigger(CS_ACTIVITY_OTHER, 1, 0));
+    CHECK_INT(cs_queue_total(c.s.queue), 1);
+
+    /* the pushed activity time is the newest; a late activity is covered */
+    push_all(&c);
+    CHECK_INT(st(&c, "a@x.com")->mkt_watermark, 1006);
+    ev = activity("a@x.com", 1003, CS_ACTIVITY_FORM, 1);
+    CHECK_INT(cs_sync_apply(&c.s, &ev, 0), CS_R_DEDUP);
+    ctx_free(&c);
+}
+
+static void test_dedup_and_burst(void)
+{
+    ctx_t c;
+    ctx_init(&c);
+    cs_event_t ev = prospect("b@x.com", 2000, "Bo", "Berg", "Acme");
+    CHECK_INT(cs_sync_apply(&c.s, &ev, 0), CS_R_QUEUED);
+    cs_pstate_t *p = st(&c, "b@x.com");
+    CHECK(p->dirty_crm & (1u << CS_F_LAST_NAME));
+    CHECK_INT(p->dirty_mkt, 0);
+    /* the same snapshot again changes nothing */
+    ev = prospect("b@x.com", 2000, "Bo", "Berg", "Acme");
+    CHECK_INT(cs_sync_apply(&c.s, &ev, 0), CS_R_DEDUP);
+
+    /* 100 events for one prospect: one entry, the last value wins */
+    char name[32];
+    for (int i = 0; i < 100; i++) {
+        snprintf(name, sizeof(name), "Name%d", i);
+        ev = prospect("b@x.com", 2001 + i, name, "Berg", "Acme");
+        cs_result_t r = cs_sync_apply(&c.s, &ev, 0);
+        CHECK(r == CS_R_COALESCED);
+    }
+    CHECK_INT(cs_queue_total(c.s.queue), 1);
+    size_t len;
+    uint32_t e = st(&c, "b@x.com")->queue;
+    const char *v = cs_queue_value(c.s.queue, e, CS_F_FIRST_NAME, &len);
+    CHECK(v && len == 6 && !memcmp(v, "Name99", 6));
+    v = cs_queue_value(c.s.queue, e, CS_F_COMPANY, &len);
+    CHECK(v && len == 4 && !memcmp(v, "Acme", 4));
+    CHECK_INT(cs_queue_entry(c.s.queue, e)->mkt_time, 2100);
+
+    /* stale: an older event with another value changes nothing */
+    ev = prospect("b@x.com", 1999, "Old", "Berg", "Acme");
+    CHECK_INT(cs_sync_apply(&c.s, &ev, 0), CS_R_DEDUP);
+    v = cs_queue_value(c.s.queue, e, CS_F_FIRST_NAME, &len);
+    CHECK(v && len == 6 && !memcmp(v, "Name99", 6));
+
+    /* a case-only change is a change */
+    push_all(&c);
+    CHECK_INT(cs_queue_total(c.s.queue), 0);
+    ev = prospect("b@x.com", 3000, "name99", "Berg", "Acme");
+    CHECK_INT(cs_sync_apply(&c.s, &ev, 0), CS_R_QUEUED);
+    CHECK_INT(st(&c, "b@x.com")->dirty_crm, 1u << CS_F_FIRST_NAME); /* only what changed */
+    ctx_free(&c);
+}
+
+static void test_do_not_sync(void)
+{
+    ctx_t c;
+    ctx_init(&c);
+    cs_event_t ev = prospect("d@x.com", 1000, "Di", "Do", "Acme");
+    CHECK_INT(cs_sync_apply(&c.s, &ev, 0), CS_R_QUEUED);
+    ev = prospect("d@x.com", 1001, "Di2", "Do", "Acme");
+    ev.do_not_sync = 1;
+    CHECK_INT(cs_sync_apply(&c.s, &ev, 0), CS_R_BLOCKED);
+    CHECK_INT(cs_queue_total(c.s.queue), 0); /* the pending push is withdrawn */
+    ev = prospect("d@x.com", 1002, "Di3", "Do", "Acme");
+    ev.do_not_sync = 1;
+    ev.cause = CS_CAUSE_SYNC_NOW; /* sync-now does not override do-not-sync */
+    CHECK_INT(cs_sync_apply(&c.s, &ev, 0), CS_R_BLOCKED);
+    cs_event_t a = activity("d@x.com", 1003, CS_ACTIVITY_FORM, 1);
+    CHECK_INT(cs_sync_apply(&c.s, &a, 0), CS_R_BLOCKED);
+    cs_event_t cr = crm("d@x.com", 1004, CS_LINK_LEAD, "00Q000000000001AAA", "d@x.com", "X", "Do");
+    CHECK_INT(cs_sync_apply(&c.s, &cr, 0), CS_R_BLOCKED);
+    CHECK_INT(cs_queue_total(c.s.queue), 0);
+    /* lifting the flag syncs what changed meanwhile */
+    ev = prospect("d@x.com", 1005, "Di3", "Do", "Acme");
+    CHECK_INT(cs_sync_apply(&c.s, &ev, 0), CS_R_QUEUED);
+    ctx_free(&c);
+}
+
+static void test_import_and_replay(void)
+{
+    ctx_t c;
+    ctx_init(&c);
+    cs_event_t hist[6];
+    hist[0] = prospect("i@x.com", 1000, "Ida", "Ice", "Acme");
+    hist[1] = prospect("i@x.com", 1100, "Ida", "Ice", "Acme Inc");
+    hist[2] = activity("i@x.com", 1200, CS_ACTIVITY_FORM, 1);
+    hist[3] = crm("i@x.com", 1300, CS_LINK_CONTACT, "003000000000001AAA", "i@x.com", "Ida", "Icer");
+    hist[4] = prospect("i@x.com", 1400, "Ida", "Icer", "Acme Inc"); /* marketing echo */
+    for (int i = 0; i < 5; i++)
+        cs_sync_apply(&c.s, &hist[i], 0);
+    push_all(&c);
+    CHECK_INT(cs_queue_total(c.s.queue), 0);
+
+    /* an import row forces a push even when nothing changed */
+    cs_event_t imp = prospect("i@x.com", 2000, "Ida", "Icer", "Acme Inc");
+    imp.cause = CS_CAUSE_IMPORT;
+    CHECK_INT(cs_sync_apply(&c.s, &imp, 0), CS_R_QUEUED);
+    CHECK(st(&c, "i@x.com")->dirty_crm & (1u << CS_F_LAST_NAME));
+    push_all(&c);
+    hist[5] = imp;
+
+    /* replay of the whole history, import included: nothing to do */
+    uint64_t before = c.s.results[CS_R_QUEUED] + c.s.results[CS_R_COALESCED];
+    for (int i = 0; i < 6; i++) {
+        cs_result_t r = cs_sync_apply(&c.s, &hist[i], 0);
+        CHECK(r == CS_R_DEDUP);
+    }
+    CHECK_INT(c.s.results[CS_R_QUEUED] + c.s.results[CS_R_COALESCED], before);
+    CHECK_INT(cs_queue_total(c.s.queue), 0);
+    ctx_free(&c);
+}
+
+static void test_crm_direction_and_echo(void)
+{
+    ctx_t c;
+    ctx_init(&c);
+    cs_event_t ev = prospect("e@x.com", 1000, "Eve", "Eng", "Acme");
+    cs_sync_apply(&c.s, &ev, 0);
+    push_all(&c);
+
+    /* our own CRM write comes back with the same values: nothing bounces */
+    cs_event_t echo =
+        crm("e@x.com", 1500, CS_LINK_LEAD, "00Q000000000002AAA", "e@x.com", "Eve", "Eng");
+    CHECK_INT(cs_sync_apply(&c.s, &echo, 0), CS_R_DEDUP);
+    CHECK_INT(st(&c, "e@x.com")->crm_object, CS_LINK_LEAD);
+
+    /* a user edits the lead in the CRM: it goes to marketing */
+    cs_event_t edit =
+        crm("e@x.com", 1600, CS_LINK_LEAD, "00Q000000000002AAA", "e@x.com", "Evelyn", "Eng");
+    CHECK_INT(cs_sync_apply(&c.s, &edit, 0), CS_R_QUEUED);
+    cs_pstate_t *p = st(&c, "e@x.com");
+    CHECK_INT(p->dirty_mkt, 1u << CS_F_FIRST_NAME);
+    CHECK_INT(p->dirty_crm, 0);
+    push_all(&c);
+    CHECK_INT(st(&c, "e@x.com")->crm_watermark, 1600);
+    /* marketing's echo of our write: nothing goes back to the CRM */
+    ev = prospect("e@x.com", 1700, "Evelyn", "Eng", "Acme");
+    CHECK_INT(cs_sync_apply(&c.s, &ev, 0), CS_R_DEDUP);
+    CHECK_INT(cs_queue_total(c.s.queue), 0);
+    /* a replay of the CRM edit is covered by the CRM watermark */
+    CHECK_INT(cs_sync_apply(&c.s, &edit, 0), CS_R_DEDUP);
+
+    /* a formula-field-only change carries no mapped change */
+    cs_event_t formula =
+        crm("e@x.com", 1800, CS_LINK_LEAD, "00Q000000000002AAA", "e@x.com", "Evelyn", "Eng");
+    CHECK_INT(cs_sync_apply(&c.s, &formula, 0), CS_R_DEDUP);
+
+    /* another record with the same email, while linked to the lead: a contact wins */
+    cs_event_t other_lead =
+        crm("e@x.com", 1900, CS_LINK_LEAD, "00Q000000000003AAA", "e@x.com", "Dup", "Lead");
+    CHECK_INT(cs_sync_apply(&c.s, &other_lead, 0), CS_R_UNLINKED);
+    cs_event_t contact =
+        crm("e@x.com", 1950, CS_LINK_CONTACT, "003000000000003AAA", "e@x.com", "Evelyn", "Eng");
+    CHECK(cs_sync_apply(&c.s, &contact, 0) == CS_R_DEDUP);
+    CHECK_INT(st(&c, "e@x.com")->crm_object, CS_LINK_CONTACT);
+    /* deletion unlinks */
+    contact.deleted = 1;
+    contact.time = 2000;
+    cs_sync_apply(&c.s, &contact, 0);
+    CHECK_INT(st(&c, "e@x.com")->crm_object, CS_LINK_NONE);
+    ctx_free(&c);
+}
+
+static void test_email_and_autocreate(void)
+{
+    ctx_t c;
+    ctx_init(&c);
+    cs_event_t ev = prospect("m@x.com", 1000, "Mo", "Mu", "Acme");
+    cs_sync_apply(&c.s, &ev, 0);
+    push_all(&c);
+    cs_event_t cr =
+        crm("m@x.com", 1100, CS_LINK_LEAD, "00Q000000000004AAA", "new@x.com", "Mo", "Mu");
+    CHECK_INT(cs_sync_apply(&c.s, &cr, 0), CS_R_DEDUP); /* email change ignored by default */
+    c.s.sync_email_changes = 1;
+    cr.time = 1200;
+    CHECK_INT(cs_sync_apply(&c.s, &cr, 0), CS_R_QUEUED);
+    CHECK_INT(st(&c, "m@x.com")->dirty_mkt, 1u << CS_F_EMAIL);
+
+    /* a CRM record with no email waits */
+    cs_event_t noemail = crm("", 1300, CS_LINK_LEAD, "00Q000000000005AAA", NULL, "No", "Mail");
+    CHECK_INT(cs_sync_apply(&c.s, &noemail, 0), CS_R_WAITING);
+    /* a new CRM record with no prospect: waits unless auto-create is on */
+    cs_event_t fresh =
+        crm("n@x.com", 1400, CS_LINK_LEAD, "00Q000000000005AAA", "n@x.com", "No", "Mail");
+    CHECK_INT(cs_sync_apply(&c.s, &fresh, 0), CS_R_WAITING);
+    CHECK_INT(st(&c, "n@x.com")->wait, CS_WAIT_NO_PROSPECT);
+    c.s.auto_create_prospects = 1;
+    fresh.time = 1500;
+    fresh.values[CS_F_FIRST_NAME] = sv("Now");
+    CHECK_INT(cs_sync_apply(&c.s, &fresh, 0), CS_R_QUEUED);
+    ctx_free(&c);
+}
+
+static void test_behaviours(void)
+{
+    ctx_t c;
+    cs_fieldmap_t saved = fm;
+    fm.f[CS_F_COMPANY].wins = CS_WINS_CRM;
+    fm.f[CS_F_FIRST_NAME].wins = CS_WINS_MARKETING;
+    ctx_init(&c);
+    cs_event_t ev = prospect("w@x.com", 1000, "Wu", "Wi", "Acme");
+    cs_sync_apply(&c.s, &ev, 0);
+    push_all(&c);
+    cs_event_t cr =
+        crm("w@x.com", 1100, CS_LINK_LEAD, "00Q000000000006AAA", "w@x.com", "Wolf", "Wi");
+    cr.values[CS_F_COMPANY] = sv("CRM Corp");
+    cr.present |= 1u << CS_F_COMPANY;
+    CHECK_INT(cs_sync_apply(&c.s, &cr, 0), CS_R_QUEUED);
+    /* company (crm_wins) goes to marketing; first name (marketing_wins) does not */
+    CHECK_INT(st(&c, "w@x.com")->dirty_mkt, 1u << CS_F_COMPANY);
+    push_all(&c);
+    /* a later marketing edit of the CRM-owned company is not sent to the CRM */
+    ev = prospect("w@x.com", 1200, "Wu", "Wi", "Mkt Corp");
+    CHECK_INT(cs_sync_apply(&c.s, &ev, 0), CS_R_DEDUP);
+    /* most_recent (last name): the newer side wins */
+    ev = prospect("w@x.com", 1300, "Wu", "Wim", "CRM Corp");
+    CHECK_INT(cs_sync_apply(&c.s, &ev, 0), CS_R_QUEUED);
+    ctx_free(&c);
+    fm = saved;
+}
+
+static void test_store_and_queue(void)
+{
+    cs_store_t *s = cs_store_new(fm.n);
+    char key[32];
+    int created;
+    for (int i = 0; i < 100000; i++) {
+        snprintf(key, sizeof(key), "p%d@example.com", i);
+        uint32_t idx = cs_store_upsert(s, key, strlen(key), i % 6, &created);
+        REQUIRE(idx != CS_NONE);
+        if (!created)
+            CHECK(0);
+        cs_store_at(s, idx)->prospect_id = i;
+    }
+    int found = 0;
+    for (int i = 0; i < 100000; i++) {
+        snprintf(key, sizeof(key), "p%d@example.com", i);
+        uint32_t idx = cs_store_find(s, key, strlen(key));
+        found += idx != CS_NONE && cs_store_at(s, idx)->prospect_id == i;
+    }
+    CHECK_INT(found, 100000);
+    CHECK(cs_store_find(s, "nobody", 6) == CS_NONE);
+    printf("state: %zu records, %zu bytes, %.1f bytes per prospect (record %zu)\n",
+           cs_store_count(s), cs_store_bytes(s), (double)cs_store_bytes(s) / cs_store_count(s),
+           cs_store_record_size(s));
+    uint8_t drop[6] = {0, 1, 0, 0, 0, 1};
+    cs_store_drop_partitions(s, drop, 6);
+    CHECK_INT(cs_store_count(s), 100000 - 2 * 16667 + 1);
+    snprintf(key, sizeof(key), "p%d@example.com", 7); /* partition 1: gone */
+    CHECK(cs_store_find(s, key, strlen(key)) == CS_NONE);
+    snprintf(key, sizeof(key), "p%d@example.com", 8); /* partition 2: kept, intact */
+    uint32_t idx = cs_store_find(s, key, strlen(key));
+    CHECK(idx != CS_NONE && cs_store_at(s, idx)->prospect_id == 8);
+    cs_store_destroy(s);
+
+    cs_queue_t *q = cs_queue_new();
+    uint32_t e = cs_queue_add(q, 7, 100, 0);
+    uint32_t e2 = cs_queue_add(q, 8, 101, 1);
+    size_t len;
+    for (int i = 0; i < 1000; i++) { /* many rewrites stay bounded */
+        char v[64];
+        snprintf(v, sizeof(v), "value-%d-%s", i, i % 2 ? "long-long-long-long" : "s");
+        CHECK_INT(cs_queue_set_value(q, e, 3, v, strlen(v)), CS_OK);
+        CHECK_INT(cs_queue_set_value(q, e, 4, "fixed", 5), CS_OK);
+    }
+    const char *v = cs_queue_value(q, e, 3, &len);
+    CHECK(v && len == strlen("value-999-long-long-long-long") &&
+          !memcmp(v, "value-999-long-long-long-long", len));
+    v = cs_queue_value(q, e, 4, &len);
+    CHECK(v && len == 5 && !memcmp(v, "fixed", 5));
+    CHECK(cs_queue_entry(q, e)->buf_cap <= 1024);
+    cs_queue_set_value(q, e, 5, NULL, 0);
+    CHECK(cs_queue_value(q, e, 5, &len) == NULL && (cs_queue_entry(q, e)->has_value & 32));
+    uint32_t out[4];
+    CHECK_INT(cs_queue_take(q, out, 4, 1, NULL, NULL), 1); /* paused: sync-now only */
+    CHECK_INT(out[0], e2);
+    CHECK_INT(cs_queue_take(q, out, 4, 0, NULL, NULL), 1);
+    CHECK_INT(out[0], e);
+    cs_queue_entry(q, e)->retry_at = 500;
+    cs_queue_move(q, e, CS_QL_RETRY);
+    CHECK_INT(cs_queue_due(q, 499), 0);
+    CHECK_INT(cs_queue_due(q, 500), 1);
+    CHECK_INT(cs_queue_len(q, CS_QL_READY), 1);
+    cs_queue_remove(q, e);
+    cs_queue_remove(q, e2);
+    CHECK_INT(cs_queue_total(q), 0);
+    CHECK_INT(cs_queue_add(q, 9, 1, 0), e); /* entries are reused, oldest freed first */
+    cs_queue_destroy(q);
+}
+
+int main(void)
+{
+    cs_fieldmap_defaults(&fm);
+    test_activity_classes();
+    test_dedup_and_burst();
+    test_do_not_sync();
+    test_import_and_replay();
+    test_crm_direction_and_echo();
+    test_email_and_autocreate();
+    test_behaviours();
+    test_store_and_queue();
+    return cs_test_report();
+}
