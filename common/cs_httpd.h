@@ -38,6 +38,14 @@ void cs_httpd_req_foreach_arg(const cs_httpd_req_t *req,
                               int (*cb)(void *opaque, const char *key, const char *value),
                               void *opaque);
 
+/* Parses an application/x-www-form-urlencoded body ("a=1&b=x%20y+z"): calls cb with each
+ * percent-decoded key and value ('+' decodes to a space; a pair without '=' has value "";
+ * empty pairs are skipped). The strings passed to cb live only during the call. Stops early
+ * and returns cb's value when cb returns non-zero. Returns CS_OK, CS_ERR_PARSE on a bad
+ * escape (nothing after the bad pair is reported), CS_ERR_NOMEM. Pure function, any thread. */
+int cs_httpd_form_parse(const char *body, size_t len,
+                        int (*cb)(void *opaque, const char *key, const char *value), void *opaque);
+
 /* Response building (each may be called once per request; the last status wins).
  * cs_httpd_resp_json steals the reference to body. */
 void cs_httpd_resp_status(cs_httpd_resp_t *resp, int status);
@@ -47,21 +55,20 @@ void cs_httpd_resp_text(cs_httpd_resp_t *resp, int status, const char *content_t
                         const char *body, size_t len);
 
 /* The handler fills resp. Returning without setting anything answers 404. */
-typedef void (*cs_httpd_handler_t)(void *opaque, const cs_httpd_req_t *req,
-                                   cs_httpd_resp_t *resp);
+typedef void (*cs_httpd_handler_t)(void *opaque, const cs_httpd_req_t *req, cs_httpd_resp_t *resp);
 
 /* Health callback for /healthz: returns 0 when healthy, and may write a short reason. */
 typedef int (*cs_httpd_health_cb_t)(void *opaque, char *reason, size_t reason_size);
 
 typedef struct cs_httpd_opts_s {
-    const char *bind;      /* address to bind, default "127.0.0.1" */
-    int port;              /* 0 = pick a free port (see cs_httpd_port()) */
-    size_t max_body;       /* default 1 MiB */
-    unsigned int threads;  /* MHD thread pool size, default 2 */
-    cs_httpd_handler_t handler;  /* may be NULL when only /metrics and /healthz are served */
+    const char *bind;           /* address to bind, default "127.0.0.1" */
+    int port;                   /* 0 = pick a free port (see cs_httpd_port()) */
+    size_t max_body;            /* default 1 MiB */
+    unsigned int threads;       /* MHD thread pool size, default 2 */
+    cs_httpd_handler_t handler; /* may be NULL when only /metrics and /healthz are served */
     void *opaque;
     cs_metrics_t *metrics;       /* when set, GET /metrics renders it */
-    cs_httpd_health_cb_t health; /* when set, GET /healthz calls it (200 or 503) */
+    cs_httpd_health_cb_t health; /* when set, GET /healthz calls it (200 or 503); unset: 200 */
     void *health_opaque;
 } cs_httpd_opts_t;
 

@@ -141,6 +141,8 @@ cs_producer_t *cs_producer_new(const cs_conf_t *conf, cs_dr_cb_t dr_cb, void *op
         goto fail;
     if (set_default(kc, conf, "enable.idempotence", "true", errstr, n) ||
         set_default(kc, conf, "linger.ms", "5", errstr, n) ||
+        /* the Java client's partitioner: any Kafka producer puts a key where we do */
+        set_default(kc, conf, "partitioner", "murmur2_random", errstr, n) ||
         set_default(kc, conf, "compression.type", "lz4", errstr, n))
         goto fail;
     rd_kafka_conf_set_dr_msg_cb(kc, producer_dr);

@@ -32,7 +32,8 @@ typedef void (*cs_dr_cb_t)(void *opaque, void *msg_opaque, int err, const char *
                            int32_t partition, int64_t offset);
 
 /* Creates an idempotent producer (enable.idempotence=true, hence acks=all; linger.ms=5;
- * compression.type=lz4), any of which kafka.* keys may override. dr_cb may be NULL (the
+ * compression.type=lz4; partitioner=murmur2_random, as the Java client), any of which
+ * kafka.* keys may override. dr_cb may be NULL (the
  * delivered/failed counters still count). Returns NULL and fills errstr on failure.
  * Caller frees with cs_producer_destroy(). */
 cs_producer_t *cs_producer_new(const cs_conf_t *conf, cs_dr_cb_t dr_cb, void *opaque, char *errstr,

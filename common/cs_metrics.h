@@ -20,7 +20,9 @@ void cs_metrics_destroy(cs_metrics_t *m); /* accepts NULL */
 
 /* name: Prometheus metric name ("crmsync_events_consumed_total"); labels: the text between the
  * braces ("topic=\"activity\",type=\"form\"") or NULL. Registering the same name+labels twice
- * returns the same handle. Returns NULL on allocation failure. */
+ * returns the same handle. Returns NULL on allocation failure, for a name that is not a valid
+ * Prometheus name, for a name already registered as another kind, and (histograms) for bounds
+ * not strictly ascending or differing from the series' first registration. */
 cs_counter_t *cs_metrics_counter(cs_metrics_t *m, const char *name, const char *help,
                                  const char *labels);
 cs_gauge_t *cs_metrics_gauge(cs_metrics_t *m, const char *name, const char *help,

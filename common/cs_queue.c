@@ -176,6 +176,22 @@ void cs_queue_move(cs_queue_t *q, uint32_t e, cs_qlist_t l)
     append(q, e, l);
 }
 
+void cs_queue_move_front(cs_queue_t *q, uint32_t e, cs_qlist_t li)
+{
+    cs_qentry_t *x = &q->e[e];
+    qlist_t *l = &q->lists[li];
+    unlink_entry(q, e);
+    x->list = (uint8_t)li;
+    x->prev = CS_NONE;
+    x->next = l->head;
+    if (l->head != CS_NONE)
+        q->e[l->head].prev = e;
+    else
+        l->tail = e;
+    l->head = e;
+    l->len++;
+}
+
 void cs_queue_remove(cs_queue_t *q, uint32_t e)
 {
     unlink_entry(q, e);

@@ -48,6 +48,12 @@ typedef struct cs_qentry_s {
     uint32_t voff[CS_FIELDS_MAX];
     uint16_t vlen[CS_FIELDS_MAX];
     char last_error[96]; /* last per-record error (code: message), for retries */
+    /* Accepted but not yet pushed: the field memory the state record takes on when the
+     * push succeeds (cs_sync_pushed). Until then the record keeps what was last pushed, so
+     * the changelog never claims a change that is not in the other system. */
+    uint32_t pside_crm; /* bit i: pending value of field i came from the CRM */
+    uint32_t phash[CS_FIELDS_MAX];
+    int64_t ptime[CS_FIELDS_MAX];
 } cs_qentry_t;
 
 typedef struct cs_queue_s cs_queue_t;
@@ -70,6 +76,9 @@ const char *cs_queue_value(const cs_queue_t *q, uint32_t e, int f, size_t *len);
 
 /* Moves e to list l (PRIO entries keep their place when re-promoted). */
 void cs_queue_move(cs_queue_t *q, uint32_t e, cs_qlist_t l);
+
+/* Moves e to the front of list l (a batch that failed as a whole keeps its place). */
+void cs_queue_move_front(cs_queue_t *q, uint32_t e, cs_qlist_t l);
 
 /* Frees e (back to the pool). */
 void cs_queue_remove(cs_queue_t *q, uint32_t e);

@@ -58,21 +58,24 @@ typedef struct cs_pstate_s {
     uint32_t key_off; /* into the key arena */
     uint16_t key_len;
     uint16_t partition;
-    uint32_t flags;     /* CS_PS_* */
+    /* --- working state: not persisted on its own (see cs_pstate_persisted) --- */
+    uint32_t queue;     /* sync-queue entry, or CS_NONE */
     uint32_t dirty_crm; /* fields whose value must be pushed to the CRM */
     uint32_t dirty_mkt; /* fields whose value must be pushed to the marketing system */
-    uint32_t side_crm;  /* bit i set: field i's remembered value came from the CRM */
-    uint32_t queue;     /* sync-queue entry, or CS_NONE */
+    uint32_t log_dirty; /* the persisted part changed since the last changelog record */
+    int64_t updated_at; /* newest marketing updatedAt seen */
+    int64_t last_activity_at;
+    int64_t crm_last_modified; /* newest CRM LastModifiedDate seen for the linked record */
+    /* --- persisted: a change here calls for a new changelog record --- */
+    uint32_t flags;    /* CS_PS_* */
+    uint32_t side_crm; /* bit i set: field i's remembered value came from the CRM */
     int64_t prospect_id;
     int64_t mkt_watermark; /* newest marketing time included in the last push to the CRM */
     int64_t crm_watermark; /* newest CRM time included in the last push to marketing */
-    int64_t updated_at;    /* newest marketing updatedAt seen */
-    int64_t last_activity_at;
-    int64_t crm_last_modified; /* newest CRM LastModifiedDate seen for the linked record */
     int64_t assigned_user_id;
     char crm_id[18];
-    uint8_t crm_object;   /* cs_link_t */
-    uint8_t wait;         /* cs_wait_t */
+    uint8_t crm_object; /* cs_link_t */
+    uint8_t wait;       /* cs_wait_t */
     cs_fstate_t fields[]; /* one per mapped field */
 } cs_pstate_t;
 
@@ -88,6 +91,9 @@ uint64_t cs_hash64(const void *data, size_t len);
 
 /* 32-bit value hash used in cs_fstate_t; never 0 (0 means "never seen"); NULL -> 1. */
 uint32_t cs_value_hash(const char *v, size_t len);
+
+/* Offset of the persisted part of a record (flags .. fields[]). */
+#define CS_PSTATE_PERSISTED_OFF offsetof(cs_pstate_t, flags)
 
 /* Finds a key: its index or CS_NONE. */
 uint32_t cs_store_find(const cs_store_t *s, const char *key, size_t len);

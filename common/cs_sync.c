@@ -2,6 +2,7 @@
 #include "cs_err.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -82,24 +83,93 @@ static void note_event(cs_qentry_t *x, const cs_event_t *ev)
     }
 }
 
-/* Folds the accepted changes (values of fields in `take`) into the queue. */
-static cs_result_t enqueue(cs_sync_t *s, uint32_t st, const cs_event_t *ev, uint32_t take,
-                           const cs_strv_t *values, int64_t now_ms, int sync_now)
-{
-    int created;
-    uint32_t e = entry_for(s, st, now_ms, sync_now, &created);
-    if (e == CS_NONE)
-        return CS_R_NOMEM;
-    for (int f = 0; f < s->fm->n; f++)
-        if ((take & (1u << f)) && cs_queue_set_value(s->queue, e, f, values[f].p, values[f].len))
-            return CS_R_NOMEM;
-    note_event(cs_queue_entry(s->queue, e), ev);
-    return created ? CS_R_QUEUED : CS_R_COALESCED;
-}
-
 static int same_str(cs_strv_t a, const char *b, size_t blen)
 {
     return a.p && a.len == blen && !memcmp(a.p, b, blen);
+}
+
+/* The memory of field f as the rules see it: the pending value while one waits to be
+ * pushed, else what was last pushed (the state record). */
+typedef struct eff_s {
+    uint32_t hash;
+    int64_t time;
+    int from_crm;
+} eff_t;
+
+static eff_t effective(const cs_sync_t *s, const cs_pstate_t *p, int f)
+{
+    uint32_t bit = 1u << f;
+    eff_t r;
+    if (p->queue != CS_NONE && ((p->dirty_crm | p->dirty_mkt) & bit)) {
+        const cs_qentry_t *x = cs_queue_entry(s->queue, p->queue);
+        r.hash = x->phash[f];
+        r.time = x->ptime[f];
+        r.from_crm = (x->pside_crm & bit) != 0;
+    } else {
+        r.hash = p->fields[f].hash;
+        r.time = p->fields[f].time;
+        r.from_crm = (p->side_crm & bit) != 0;
+    }
+    return r;
+}
+
+/* Field f's pending value is now the agreed one on both sides: the state record takes it
+ * and nothing is left to push for it. */
+static void converge(cs_sync_t *s, cs_pstate_t *p, int f)
+{
+    uint32_t bit = 1u << f;
+    const cs_qentry_t *x = cs_queue_entry(s->queue, p->queue);
+    p->fields[f].hash = x->phash[f];
+    p->fields[f].time = x->ptime[f];
+    p->side_crm = (p->side_crm & ~bit) | (x->pside_crm & bit);
+    p->dirty_crm &= ~bit;
+    p->dirty_mkt &= ~bit;
+}
+
+/* Drops the entry when nothing is left to push (not while it is in a batch). */
+static void drop_if_clean(cs_sync_t *s, cs_pstate_t *p)
+{
+    if (p->queue == CS_NONE || p->dirty_crm || p->dirty_mkt)
+        return;
+    if (cs_queue_entry(s->queue, p->queue)->list == CS_QL_INFLIGHT)
+        return;
+    cs_queue_remove(s->queue, p->queue);
+    p->queue = CS_NONE;
+}
+
+/* Records the accepted fields (take) as pending in the prospect's entry, with their values,
+ * towards the CRM (to_crm) or the marketing system. */
+static cs_result_t enqueue(cs_sync_t *s, uint32_t st, const cs_event_t *ev, uint32_t take,
+                           const uint32_t *hashes, const cs_strv_t *values, int to_crm,
+                           int64_t now_ms, int sync_now)
+{
+    int created;
+    uint32_t e = entry_for(s, st, now_ms, sync_now, &created);
+    cs_pstate_t *p = cs_store_at(s->store, st);
+    if (e == CS_NONE)
+        return CS_R_NOMEM;
+    cs_qentry_t *x = cs_queue_entry(s->queue, e);
+    for (int f = 0; f < s->fm->n; f++) {
+        uint32_t bit = 1u << f;
+        if (!(take & bit))
+            continue;
+        if (cs_queue_set_value(s->queue, e, f, values[f].p, values[f].len))
+            return CS_R_NOMEM;
+        x = cs_queue_entry(s->queue, e);
+        x->phash[f] = hashes[f];
+        x->ptime[f] = ev->time;
+        if (to_crm) {
+            x->pside_crm &= ~bit;
+            p->dirty_crm |= bit;
+            p->dirty_mkt &= ~bit;
+        } else {
+            x->pside_crm |= bit;
+            p->dirty_mkt |= bit;
+            p->dirty_crm &= ~bit;
+        }
+    }
+    note_event(x, ev);
+    return created ? CS_R_QUEUED : CS_R_COALESCED;
 }
 
 /* Marketing prospect change. */
@@ -107,8 +177,7 @@ static cs_result_t apply_prospect(cs_sync_t *s, uint32_t st, const cs_event_t *e
 {
     cs_pstate_t *p = cs_store_at(s->store, st);
     const cs_fieldmap_t *fm = s->fm;
-    uint32_t take = 0;
-    int waiting = (p->flags & CS_PS_WAITING) != 0;
+    uint32_t take = 0, hashes[CS_FIELDS_MAX];
     int force = 0, sync_now = ev->cause == CS_CAUSE_SYNC_NOW;
 
     p->flags |= CS_PS_SEEN_MARKETING;
@@ -137,74 +206,70 @@ static cs_result_t apply_prospect(cs_sync_t *s, uint32_t st, const cs_event_t *e
     }
 
     if (ev->do_not_sync) {
-        /* Blocks everything, sync-now included. Field memory is left as it was, so what
-         * changed meanwhile is pushed once the flag is lifted. */
+        /* Blocks everything, sync-now included. Pending changes are withdrawn; the state
+         * keeps what was last pushed, so what changed meanwhile is pushed once the flag is
+         * lifted. */
         p->flags |= CS_PS_DO_NOT_SYNC;
         p->wait = CS_WAIT_DO_NOT_SYNC;
-        if (p->queue != CS_NONE) {
-            uint32_t e = p->queue;
-            cs_qentry_t *x = cs_queue_entry(s->queue, e);
-            if (x->list != CS_QL_INFLIGHT) {
-                cs_queue_remove(s->queue, e);
-                p->queue = CS_NONE;
-            }
+        if (p->queue != CS_NONE && cs_queue_entry(s->queue, p->queue)->list != CS_QL_INFLIGHT) {
+            cs_queue_remove(s->queue, p->queue);
+            p->queue = CS_NONE;
+            p->dirty_crm = p->dirty_mkt = 0;
         }
-        p->dirty_crm = p->dirty_mkt = 0;
         return CS_R_BLOCKED;
     }
     if (p->flags & CS_PS_DO_NOT_SYNC) {
         p->flags &= ~CS_PS_DO_NOT_SYNC;
         p->wait = CS_WAIT_NONE;
     }
+    /* Parked because unassigned and unmatched: nothing to try until that changes (an
+     * assignment, or a CRM record linked by the CRM stream). */
+    if ((p->flags & CS_PS_WAITING) && p->wait == CS_WAIT_UNASSIGNED &&
+        !(p->flags & CS_PS_ASSIGNED) && p->crm_object == CS_LINK_NONE)
+        return CS_R_WAITING;
 
-    /* Import rows and sync-now force a push of every field, unless the event is already
-     * covered by the marketing watermark (a replay of an import writes nothing). A parked
-     * prospect lost its queued values: this snapshot brings them back. */
+    /* Import rows and sync-now push every field, unless already covered by the marketing
+     * watermark (a replay of an import writes nothing). */
     if ((ev->cause == CS_CAUSE_IMPORT || sync_now) && ev->time > p->mkt_watermark)
-        force = 1;
-    if (waiting)
         force = 1;
 
     for (int f = 0; f < fm->n; f++) {
         uint32_t bit = 1u << f;
         if (!(ev->present & bit) || !fm->f[f].crm_name)
             continue;
-        cs_fstate_t *fs = &p->fields[f];
+        eff_t m = effective(s, p, f);
         uint32_t h = cs_value_hash(ev->values[f].p, ev->values[f].len);
-        if (fs->hash == h) {
-            /* Marketing holds the value the CRM side last agreed on: whatever was pending
-             * towards marketing for this field is done. */
-            p->dirty_mkt &= ~bit;
-            if (force && (fs->time < ev->time || waiting))
+        hashes[f] = h;
+        if (m.hash == h) {
+            /* Marketing now holds the value the CRM sent: that push is done. */
+            if (p->dirty_mkt & bit)
+                converge(s, p, f);
+            if (force && ev->time > m.time)
                 take |= bit;
             continue;
         }
-        if (fs->hash && ev->time <= fs->time)
-            continue; /* stale: an older value than the one remembered */
-        if (fs->hash && fm->f[f].wins == CS_WINS_CRM && (p->side_crm & bit) &&
-            p->crm_object != CS_LINK_NONE)
+        if (m.hash && ev->time <= m.time)
+            continue; /* stale: older than the value remembered */
+        if (m.hash && fm->f[f].wins == CS_WINS_CRM && m.from_crm && p->crm_object != CS_LINK_NONE)
             continue; /* the CRM owns this field once a record exists */
-        fs->hash = h;
-        fs->time = ev->time;
-        p->side_crm &= ~bit;
-        p->dirty_mkt &= ~bit;
         take |= bit;
     }
-    if (!take)
+    if (!take) {
+        drop_if_clean(s, p);
         return CS_R_DEDUP;
-    p->dirty_crm |= take;
+    }
     p->flags &= ~CS_PS_WAITING;
     p->wait = CS_WAIT_NONE;
-    return enqueue(s, st, ev, take, ev->values, now_ms, sync_now);
+    return enqueue(s, st, ev, take, hashes, ev->values, 1, now_ms, sync_now);
 }
 
 static cs_result_t apply_activity(cs_sync_t *s, uint32_t st, const cs_event_t *ev, int64_t now_ms)
 {
     cs_pstate_t *p = cs_store_at(s->store, st);
     const int f = CS_F_LAST_ACTIVITY;
-    cs_fstate_t *fs = &p->fields[f];
     char iso[40];
     cs_strv_t values[CS_FIELDS_MAX];
+    uint32_t hashes[CS_FIELDS_MAX];
 
     if (ev->prospect_id >= 0 && !(p->flags & CS_PS_HAS_PROSPECT_ID)) {
         p->prospect_id = ev->prospect_id;
@@ -215,28 +280,22 @@ static cs_result_t apply_activity(cs_sync_t *s, uint32_t st, const cs_event_t *e
     if (ev->time > p->last_activity_at)
         p->last_activity_at = ev->time;
     /* Covered: already pushed (watermark) or a newer activity is already remembered. */
-    if (ev->time <= p->mkt_watermark || ev->time <= fs->time)
+    if (ev->time <= p->mkt_watermark || ev->time <= effective(s, p, f).time)
         return CS_R_DEDUP;
+    if (p->flags & CS_PS_WAITING)
+        return CS_R_WAITING; /* parked: the next prospect snapshot is what unparks it */
     cs_format_time(ev->time, iso);
-    fs->hash = cs_value_hash(iso, strlen(iso));
-    fs->time = ev->time;
-    p->side_crm &= ~(1u << f);
-    if (p->flags & CS_PS_WAITING) {
-        /* Still parked (unassigned and unmatched, ...): remember, do not queue. The next
-         * prospect snapshot pushes everything, this activity's time included. */
-        return CS_R_WAITING;
-    }
-    p->dirty_crm |= 1u << f;
     values[f].p = iso;
     values[f].len = (uint32_t)strlen(iso);
-    return enqueue(s, st, ev, 1u << f, values, now_ms, 0);
+    hashes[f] = cs_value_hash(iso, values[f].len);
+    return enqueue(s, st, ev, 1u << f, hashes, values, 1, now_ms, 0);
 }
 
 static cs_result_t apply_crm(cs_sync_t *s, uint32_t st, const cs_event_t *ev, int64_t now_ms)
 {
     cs_pstate_t *p = cs_store_at(s->store, st);
     const cs_fieldmap_t *fm = s->fm;
-    uint32_t take = 0;
+    uint32_t take = 0, hashes[CS_FIELDS_MAX];
 
     if (ev->deleted) {
         if (p->crm_object != CS_LINK_NONE && same_str(ev->crm_id, p->crm_id, 18)) {
@@ -252,6 +311,10 @@ static cs_result_t apply_crm(cs_sync_t *s, uint32_t st, const cs_event_t *ev, in
         (p->crm_object == CS_LINK_LEAD && ev->crm_object == CS_LINK_CONTACT)) {
         memcpy(p->crm_id, ev->crm_id.p, 18);
         p->crm_object = (uint8_t)ev->crm_object;
+        if (p->wait == CS_WAIT_UNASSIGNED) {
+            p->flags &= ~CS_PS_WAITING; /* a record to sync with exists now */
+            p->wait = CS_WAIT_NONE;
+        }
     } else if (!same_str(ev->crm_id, p->crm_id, 18)) {
         return CS_R_UNLINKED;
     }
@@ -268,32 +331,66 @@ static cs_result_t apply_crm(cs_sync_t *s, uint32_t st, const cs_event_t *ev, in
             continue;
         if (f == CS_F_EMAIL && !s->sync_email_changes && (p->flags & CS_PS_SEEN_MARKETING))
             continue; /* CRM email changes apply only when enabled */
-        cs_fstate_t *fs = &p->fields[f];
+        eff_t m = effective(s, p, f);
         uint32_t h = cs_value_hash(ev->values[f].p, ev->values[f].len);
-        if (fs->hash == h) {
-            p->dirty_crm &= ~bit; /* the CRM already has what we were about to send */
+        hashes[f] = h;
+        if (m.hash == h) {
+            /* The CRM now holds what we were sending it (our own write coming back, or the
+             * same edit on both sides): done, and nothing bounces. */
+            if (p->dirty_crm & bit)
+                converge(s, p, f);
             continue;
         }
-        if (fs->hash && ev->time <= fs->time)
+        if (m.hash && ev->time <= m.time)
             continue;
-        if (fs->hash && fm->f[f].wins == CS_WINS_MARKETING && !(p->side_crm & bit))
+        if (m.hash && fm->f[f].wins == CS_WINS_MARKETING && !m.from_crm)
             continue;
-        fs->hash = h;
-        fs->time = ev->time;
-        p->side_crm |= bit;
-        p->dirty_crm &= ~bit;
         take |= bit;
     }
-    if (!take)
+    if (!take) {
+        drop_if_clean(s, p);
         return CS_R_DEDUP;
+    }
     if (!(p->flags & CS_PS_SEEN_MARKETING) && !s->auto_create_prospects) {
-        /* No prospect known for this record and creating one is off: remember the values'
-         * hashes (a later prospect snapshot is compared against them) and wait. */
+        /* No prospect known for this record and creating one is off: wait. */
         p->wait = CS_WAIT_NO_PROSPECT;
         return CS_R_WAITING;
     }
-    p->dirty_mkt |= take;
-    return enqueue(s, st, ev, take, ev->values, now_ms, 0);
+    if (p->wait == CS_WAIT_NO_PROSPECT)
+        p->wait = CS_WAIT_NONE;
+    return enqueue(s, st, ev, take, hashes, ev->values, 0, now_ms, 0);
+}
+
+int cs_sync_log_mark(cs_sync_t *s, uint32_t st)
+{
+    cs_pstate_t *p = cs_store_at(s->store, st);
+    if (p->log_dirty)
+        return CS_OK;
+    if (s->nlog == s->caplog) {
+        size_t cap = s->caplog ? s->caplog * 2 : 1024;
+        uint32_t *nl = realloc(s->logq, cap * sizeof(*nl));
+        if (!nl)
+            return CS_ERR_NOMEM;
+        s->logq = nl;
+        s->caplog = cap;
+    }
+    s->logq[s->nlog++] = st;
+    p->log_dirty = 1;
+    return CS_OK;
+}
+
+void cs_sync_log_clear(cs_sync_t *s)
+{
+    for (size_t i = 0; i < s->nlog; i++)
+        cs_store_at(s->store, s->logq[i])->log_dirty = 0;
+    s->nlog = 0;
+}
+
+void cs_sync_free(cs_sync_t *s)
+{
+    free(s->logq);
+    s->logq = NULL;
+    s->nlog = s->caplog = 0;
 }
 
 cs_result_t cs_sync_apply(cs_sync_t *s, const cs_event_t *ev, int64_t now_ms)
@@ -301,6 +398,10 @@ cs_result_t cs_sync_apply(cs_sync_t *s, const cs_event_t *ev, int64_t now_ms)
     cs_result_t r;
     int created;
     uint32_t st;
+    /* Copy of the persisted part before the event, to tell whether the changelog needs a
+     * new record: a pure duplicate (a replay) must cost no changelog write. */
+    unsigned char before[sizeof(cs_pstate_t) + CS_FIELDS_MAX * sizeof(cs_fstate_t)];
+    size_t plen;
 
     if (ev->kind == CS_EV_ACTIVITY &&
         !cs_activity_is_trigger(ev->activity, ev->identified, ev->score_delta)) {
@@ -317,6 +418,8 @@ cs_result_t cs_sync_apply(cs_sync_t *s, const cs_event_t *ev, int64_t now_ms)
         r = CS_R_NOMEM;
         goto out;
     }
+    plen = cs_store_record_size(s->store) - CS_PSTATE_PERSISTED_OFF;
+    memcpy(before, (char *)cs_store_at(s->store, st) + CS_PSTATE_PERSISTED_OFF, plen);
     switch (ev->kind) {
     case CS_EV_PROSPECT:
         r = apply_prospect(s, st, ev, now_ms);
@@ -329,6 +432,11 @@ cs_result_t cs_sync_apply(cs_sync_t *s, const cs_event_t *ev, int64_t now_ms)
         r = apply_crm(s, st, ev, now_ms);
         break;
     }
+    if (created ||
+        memcmp(before, (char *)cs_store_at(s->store, st) + CS_PSTATE_PERSISTED_OFF, plen)) {
+        if (cs_sync_log_mark(s, st))
+            r = CS_R_NOMEM;
+    }
 out:
     s->results[r]++;
     return r;
@@ -338,6 +446,18 @@ int cs_sync_pushed(cs_sync_t *s, uint32_t e, int to_crm)
 {
     cs_qentry_t *x = cs_queue_entry(s->queue, e);
     cs_pstate_t *p = cs_store_at(s->store, x->state);
+    uint32_t done = to_crm ? p->dirty_crm : p->dirty_mkt;
+    cs_sync_log_mark(s, x->state); /* watermarks and fields move: the changelog says so */
+    p = cs_store_at(s->store, x->state);
+    /* The pushed values become the remembered ones. */
+    for (int f = 0; f < s->fm->n; f++) {
+        uint32_t bit = 1u << f;
+        if (!(done & bit))
+            continue;
+        p->fields[f].hash = x->phash[f];
+        p->fields[f].time = x->ptime[f];
+        p->side_crm = (p->side_crm & ~bit) | (x->pside_crm & bit);
+    }
     if (to_crm) {
         p->dirty_crm = 0;
         if (x->mkt_time > p->mkt_watermark)
@@ -360,6 +480,7 @@ void cs_sync_park(cs_sync_t *s, uint32_t e, cs_wait_t why)
 {
     cs_qentry_t *x = cs_queue_entry(s->queue, e);
     cs_pstate_t *p = cs_store_at(s->store, x->state);
+    cs_sync_log_mark(s, x->state);
     p->wait = (uint8_t)why;
     p->flags |= CS_PS_WAITING;
     p->dirty_crm = p->dirty_mkt = 0;

@@ -79,7 +79,20 @@ typedef struct cs_sync_s {
     int sync_email_changes;
     int auto_create_prospects;
     uint64_t results[CS_R_COUNT_]; /* events by outcome */
+    /* records whose persisted part changed (log_dirty set): the consumer writes them to the
+     * changelog and clears the list (cs_sync_log_clear) before it commits offsets */
+    uint32_t *logq;
+    size_t nlog, caplog;
 } cs_sync_t;
+
+/* Marks record st for the changelog (once until cleared). Returns CS_OK or CS_ERR_NOMEM. */
+int cs_sync_log_mark(cs_sync_t *s, uint32_t st);
+
+/* Clears log_dirty on every listed record and empties the list. */
+void cs_sync_log_clear(cs_sync_t *s);
+
+/* Frees the list. */
+void cs_sync_free(cs_sync_t *s);
 
 /* Is this activity a sync trigger? (intent: forms, form handlers, landing pages, tracked
  * link clicks, identified page views, unsubscribes; or any activity changing the score) */
@@ -88,14 +101,15 @@ int cs_activity_is_trigger(cs_activity_type_t type, int identified, int score_de
 /* Applies one event. now_ms is the monotonic clock (linger). Never fails except on ENOMEM. */
 cs_result_t cs_sync_apply(cs_sync_t *s, const cs_event_t *ev, int64_t now_ms);
 
-/* Outcome of a push of entry e (taken from the queue) to one side:
- * success clears that side's dirty fields and moves the side's watermark to the newest
- * source time the entry covered. When no direction is left dirty the entry is removed
- * (and CS_NONE stored in the state); returns 1 when the entry was removed. */
+/* Outcome of a push of entry e (taken from the queue) to one side: that side's pending
+ * field values become the remembered ones, its dirty fields clear, and the side's watermark
+ * moves to the newest source time the entry covered. When no direction is left dirty the entry is
+ * removed (and CS_NONE stored in the state); returns 1 when the entry was removed. */
 int cs_sync_pushed(cs_sync_t *s, uint32_t e, int to_crm);
 
-/* Parks a prospect: records why it waits, drops its queue entry (its values are gone; the
- * next full snapshot pushes every field). */
+/* Parks a prospect: records why it waits and drops its queue entry with its pending values
+ * (the state record keeps what was last pushed, so the next snapshot finds the changes
+ * again). */
 void cs_sync_park(cs_sync_t *s, uint32_t e, cs_wait_t why);
 
 /* Formats ms since epoch as Salesforce's "2026-11-25T07:40:00.000+0000" (28 characters). */

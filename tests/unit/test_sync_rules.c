@@ -24,6 +24,7 @@ static void ctx_init(ctx_t *c)
 
 static void ctx_free(ctx_t *c)
 {
+    cs_sync_free(&c->s);
     cs_store_destroy(c->s.store);
     cs_queue_destroy(c->s.queue);
 }
@@ -248,7 +249,10 @@ static void test_import_and_replay(void)
     push_all(&c);
     hist[5] = imp;
 
-    /* replay of the whole history, import included: nothing to do */
+    /* replay of the whole history, import included: nothing to do, not even a changelog
+     * record */
+    CHECK(c.s.nlog > 0);
+    cs_sync_log_clear(&c.s);
     uint64_t before = c.s.results[CS_R_QUEUED] + c.s.results[CS_R_COALESCED];
     for (int i = 0; i < 6; i++) {
         cs_result_t r = cs_sync_apply(&c.s, &hist[i], 0);
@@ -256,6 +260,7 @@ static void test_import_and_replay(void)
     }
     CHECK_INT(c.s.results[CS_R_QUEUED] + c.s.results[CS_R_COALESCED], before);
     CHECK_INT(cs_queue_total(c.s.queue), 0);
+    CHECK_INT(c.s.nlog, 0);
     ctx_free(&c);
 }
 

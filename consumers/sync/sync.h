@@ -1,0 +1,119 @@
+/* crmsync-sync-consumer: the pieces of one replica, shared by its source files.
+ *
+ *   sync_main.c     configuration, the loop, control commands, metrics and health
+ *   sync_decode.c   Avro records -> cs_event_t; poison input -> the errors topic
+ *   sync_push.c     batches: matching, CRM collection calls, marketing calls, outcomes
+ *   sync_changelog.c  state changelog (write, restore), rebalance hooks, offset commits
+ *
+ * Everything runs on the one consumer thread; librdkafka and libmicrohttpd run their own. */
+#ifndef CS_SYNC_CONSUMER_H
+#define CS_SYNC_CONSUMER_H
+
+#include <stdint.h>
+
+#include "cs_api.h"
+#include "cs_avro.h"
+#include "cs_conf.h"
+#include "cs_fields.h"
+#include "cs_http.h"
+#include "cs_httpd.h"
+#include "cs_kafka.h"
+#include "cs_metrics.h"
+#include "cs_queue.h"
+#include "cs_state.h"
+#include "cs_sync.h"
+#include "cs_topics.h"
+
+#define SC_MAX_USERS 256
+
+typedef struct sc_user_map_s {
+    int64_t mkt_id;
+    char crm_id[19];
+} sc_user_map_t;
+
+typedef struct sc_metrics_s {
+    cs_counter_t *consumed[3];          /* per input topic */
+    cs_counter_t *results[CS_R_COUNT_]; /* per rule outcome */
+    cs_counter_t *poison;
+    cs_counter_t *batches[2], *records[2]; /* [0] to CRM, [1] to marketing */
+    cs_counter_t *created_leads, *created_prospects;
+    cs_counter_t *record_errors, *batch_retries, *parked;
+    cs_counter_t *changelog_writes, *commits;
+    cs_gauge_t *queue_depth, *queue_retry, *state_prospects, *state_bytes, *paused, *lag;
+    cs_hist_t *latency_ms; /* source event time -> CRM acknowledgement */
+} sc_metrics_t;
+
+typedef struct sc_s {
+    cs_conf_t *conf;
+    cs_metrics_t *metrics;
+    sc_metrics_t m;
+    cs_httpd_t *httpd;
+
+    cs_avro_registry_t *reg;
+    cs_avro_decoder_t *dec;
+    cs_avro_encoder_t *enc;
+
+    cs_fieldmap_t fm;
+    cs_sync_t sync;
+    cs_api_t *api;
+
+    cs_consumer_t *consumer; /* the group: the three input topics */
+    rd_kafka_t *control;     /* the control topic, read in full by every replica */
+    int64_t control_catchup; /* offsets below this were issued before we started */
+    cs_producer_t *producer; /* changelog and errors */
+
+    const char *topics[CS_TOPIC_COUNT_];
+    int nparts;
+    uint8_t *owned;       /* [nparts] */
+    int64_t *next_offset; /* [3 * nparts]: last processed input offset + 1, -1 = none */
+    int64_t *stored;      /* [3 * nparts]: last offset stored for commit */
+
+    /* settings */
+    int batch_max;
+    int64_t linger_ms;
+    int max_attempts;
+    int64_t commit_interval_ms;
+    int paused;
+    const char *assign_unassigned_to;
+    sc_user_map_t users[SC_MAX_USERS];
+    int nusers;
+
+    /* loop state */
+    int64_t hold_until; /* batch-level backoff: no flush before this (monotonic ms) */
+    cs_backoff_t backoff;
+    int64_t last_commit_ms;
+    int api_healthy;
+    int64_t last_api_error_ms;
+    char score_buf[32][3]; /* scratch for numbers formatted during decode */
+    int broker_down;
+} sc_t;
+
+/* sync_decode.c */
+/* Decodes msg (from input topic kind) into ev. Returns CS_OK, or an error after routing the
+ * record to the errors topic as poison (the caller then just moves on). */
+int sc_decode(sc_t *sc, const rd_kafka_message_t *msg, cs_ev_kind_t kind, cs_event_t *ev);
+/* Applies one control record (PAUSE, UNPAUSE, SYNC_NOW, RETRY_ERROR). */
+void sc_control(sc_t *sc, const rd_kafka_message_t *msg);
+/* Writes a SyncError record (errors topic). raw may be NULL. */
+void sc_error_record(sc_t *sc, const char *key, size_t keylen, int direction, const char *code,
+                     const char *message, int attempts, const rd_kafka_message_t *raw);
+/* Marketing user id of a CRM user id (-1 when unmapped), and the reverse ("" unmapped). */
+int64_t sc_user_mkt(const sc_t *sc, const char *crm_id, size_t len);
+const char *sc_user_crm(const sc_t *sc, int64_t mkt_id);
+
+/* sync_push.c */
+/* Flushes at most one batch when one is due. Returns the number of entries handled. */
+int sc_flush(sc_t *sc, int force);
+
+/* sync_changelog.c */
+void sc_on_assign(void *opaque, const rd_kafka_topic_partition_list_t *parts);
+void sc_on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *parts);
+/* Writes the changelog records of changed prospects, waits until they are delivered, then
+ * stores and commits the offsets that are safe. Returns CS_OK or an error (nothing stored). */
+int sc_commit(sc_t *sc);
+/* Writes one prospect's state record (no wait). */
+int sc_write_state(sc_t *sc, uint32_t st);
+/* The input-topic index of a topic name, -1 for others. */
+int sc_topic_kind(const sc_t *sc, const char *topic);
+
+#endif
