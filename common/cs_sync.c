@@ -325,6 +325,29 @@ static cs_result_t apply_crm(cs_sync_t *s, uint32_t st, const cs_event_t *ev, in
     if (ev->time <= p->crm_watermark)
         return CS_R_DEDUP; /* replay of a change already pushed to marketing */
 
+    /* A record crmsync linked to a prospect (it carries the prospect id as its external id)
+     * arriving under a key no prospect has: its email changed in the CRM. */
+    if (!(p->flags & CS_PS_SEEN_MARKETING) && ev->ext_prospect_id > 0 &&
+        (ev->present & (1u << CS_F_EMAIL))) {
+        uint32_t h;
+        if (!s->sync_email_changes)
+            return CS_R_IGNORED; /* CRM email changes apply only when enabled */
+        p->prospect_id = ev->ext_prospect_id;
+        p->flags |= CS_PS_HAS_PROSPECT_ID | CS_PS_SEEN_MARKETING;
+        /* The other fields were in sync under the old email: remember them as agreed and
+         * send marketing only the new email. */
+        for (int f = 0; f < fm->n; f++) {
+            if (f == CS_F_EMAIL || !(ev->present & (1u << f)) || !fm->f[f].mkt_name)
+                continue;
+            p->fields[f].hash = cs_value_hash(ev->values[f].p, ev->values[f].len);
+            p->fields[f].time = ev->time;
+            p->side_crm |= 1u << f;
+        }
+        h = cs_value_hash(ev->values[CS_F_EMAIL].p, ev->values[CS_F_EMAIL].len);
+        hashes[CS_F_EMAIL] = h;
+        return enqueue(s, st, ev, 1u << CS_F_EMAIL, hashes, ev->values, 0, now_ms, 0);
+    }
+
     for (int f = 0; f < fm->n; f++) {
         uint32_t bit = 1u << f;
         if (!(ev->present & bit) || !fm->f[f].mkt_name || fm->f[f].wins == CS_WINS_MARKETING)

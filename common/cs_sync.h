@@ -51,6 +51,7 @@ typedef struct cs_event_s {
     cs_link_t crm_object;
     cs_strv_t crm_id;
     cs_strv_t last_modified_by;
+    int64_t ext_prospect_id; /* the record's external id (the prospect id crmsync wrote), -1 */
     int deleted;
     /* mapped field values (marketing or CRM side, per kind). The owner is always in the CRM
      * user-id space (a marketing assignee is mapped before this), so both sides compare. */

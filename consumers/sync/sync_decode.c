@@ -8,6 +8,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int64_t sc_user_mkt(const sc_t *sc, const char *crm_id, size_t len)
@@ -179,6 +180,19 @@ int sc_decode(sc_t *sc, const rd_kafka_message_t *msg, cs_ev_kind_t kind, cs_eve
         ev->crm_id = str_field(r, CS_CRM_CRM_ID);
         ev->last_modified_by = str_field(r, CS_CRM_LAST_MODIFIED_BY_ID);
         ev->deleted = bool_field(r, CS_CRM_DELETED);
+        ev->ext_prospect_id = -1;
+        {
+            cs_strv_t ext = str_field(r, CS_CRM_EXTERNAL_ID);
+            char num[24];
+            if (ext.p && ext.len > 0 && ext.len < sizeof(num)) {
+                char *end;
+                memcpy(num, ext.p, ext.len);
+                num[ext.len] = '\0';
+                long long id = strtoll(num, &end, 10);
+                if (*end == '\0' && id > 0)
+                    ev->ext_prospect_id = id;
+            }
+        }
         ev->prospect_id = -1;
         ev->assigned_user_id = -1;
         set_value(ev, CS_F_EMAIL, str_field(r, CS_CRM_EMAIL));

@@ -266,6 +266,13 @@ static int push_crm(sc_t *sc, uint32_t *es, size_t n)
             json_object_set_new(rec, "attributes", attributes(type));
             json_object_set_new(rec, "id", json_stringn(p->crm_id, 18));
             crm_fields(sc, upd[i], rec, p->crm_object, 0);
+            /* Stamp the prospect id on the record: a later change of its email in the CRM
+             * can then be traced back to the prospect. */
+            if (p->flags & CS_PS_HAS_PROSPECT_ID) {
+                char pid[24];
+                snprintf(pid, sizeof(pid), "%" PRId64, p->prospect_id);
+                json_object_set_new(rec, cs_api_external_id_field(sc->api), json_string(pid));
+            }
             json_array_append_new(recs, rec);
         }
         err = cs_api_crm_update(sc->api, recs, results);
