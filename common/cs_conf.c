@@ -614,9 +614,14 @@ void cs_conf_print_markdown(const cs_conf_t *c, FILE *out)
     fprintf(out, "| key | type | default | description |\n|---|---|---|---|\n");
     for (size_t i = 0; i < c->nopts; i++) {
         const cs_opt_t *o = c->opts[i];
+        int quoted = o->def && *o->def;
         fprintf(out, "| `%s` | %s | %s%s%s | %s%s |\n", o->name, type_name(o->type),
-                o->def ? "`" : "", o->def ? o->def : "(unset)", o->def ? "`" : "",
-                o->help ? o->help : "", o->flags & CS_OPT_SENSITIVE ? " (secret)" : "");
+                quoted ? "`" : "",
+                !o->def   ? "(unset)"
+                : *o->def ? o->def
+                          : "(empty)",
+                quoted ? "`" : "", o->help ? o->help : "",
+                o->flags & CS_OPT_SENSITIVE ? " (secret)" : "");
     }
     fprintf(out, "| `kafka.*` | string | | passed to librdkafka unchanged |\n");
 }

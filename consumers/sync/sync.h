@@ -105,6 +105,13 @@ const char *sc_user_crm(const sc_t *sc, int64_t mkt_id);
 /* Flushes at most one batch when one is due. Returns the number of entries handled. */
 int sc_flush(sc_t *sc, int force);
 
+/* sync_inspect.c: /status, /queue?limit=N, /prospect?key=K (JSON), answered by the loop */
+void sc_inspect_http(void *opaque, const cs_httpd_req_t *req, cs_httpd_resp_t *resp);
+/* Called by the loop between polls: answers a pending inspection. */
+void sc_inspect_serve(sc_t *sc);
+/* Releases a waiting inspection at shutdown. */
+void sc_inspect_cancel(void);
+
 /* sync_changelog.c */
 void sc_on_assign(void *opaque, const rd_kafka_topic_partition_list_t *parts);
 void sc_on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *parts);

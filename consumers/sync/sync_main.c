@@ -38,7 +38,8 @@ static const cs_opt_t sync_opts[] = {
     {"commit.interval.ms", CS_OPT_INT, "1000", 10, 60000, 0,
      "how often the changelog is flushed and offsets committed"},
     {"http.port", CS_OPT_INT, "0", -1, 65535, 0,
-     "port of /metrics and /healthz (0 = any free port, logged; -1 = off)"},
+     "port of /metrics, /healthz and the admin views /status, /queue, /prospect?key= (0 = any "
+     "free port, logged; -1 = off)"},
     CS_OPT_END,
 };
 
@@ -261,6 +262,7 @@ static int run(sc_t *sc)
         }
         while (sc_flush(sc, 0) >= sc->batch_max)
             ;
+        sc_inspect_serve(sc);
         now = cs_now_ms();
         if (now - sc->last_commit_ms >= sc->commit_interval_ms || sc->sync.nlog > 50000)
             sc_commit(sc);
@@ -381,6 +383,8 @@ int main(int argc, char **argv)
         ho.bind = cs_conf_str(sc.conf, "http.bind");
         ho.port = (int)cs_conf_int(sc.conf, "http.port");
         ho.metrics = sc.metrics;
+        ho.handler = sc_inspect_http;
+        ho.opaque = &sc;
         ho.health = health;
         ho.health_opaque = &sc;
         if (!(sc.httpd = cs_httpd_new(&ho, errstr, sizeof(errstr)))) {
@@ -396,6 +400,9 @@ int main(int argc, char **argv)
     drain(&sc);
     CS_INFO("sync", "stopped");
 out:
+    sc_inspect_cancel();
+    cs_httpd_destroy(sc.httpd);
+    sc.httpd = NULL;
     cs_consumer_destroy(sc.consumer); /* leaves the group: revoke hook, final commit */
     if (sc.control) {
         rd_kafka_consumer_close(sc.control);
