@@ -69,7 +69,7 @@ pick_python() { # prefer python3 on PATH (pyenv here), then Debian's
 }
 
 want=(ca-certificates cmake pkg-config librdkafka-dev libavro-dev libjansson-dev
-      libcurl4-openssl-dev libmicrohttpd-dev kcat)
+      libcurl4-openssl-dev libmicrohttpd-dev libssl-dev kcat)
 command -v gcc >/dev/null 2>&1 || want+=(build-essential)
 command -v make >/dev/null 2>&1 || want+=(make)
 java_ok || want+=(openjdk-17-jre-headless)

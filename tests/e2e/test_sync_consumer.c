@@ -423,14 +423,14 @@ static void s_passive_activities(void)
     consumer_t c;
     begin("passive activities write nothing", NULL);
     start_consumer(&c, 0);
-    long long before = stat_of("crm", "calls");
+    long long before = stat_of("crm", "api_calls");
     send_activity("passive@x.example", CS_ACTIVITY_EMAIL_OPEN, 1);
     send_activity("passive@x.example", CS_ACTIVITY_EMAIL_SEND, 1);
     send_activity("passive@x.example", CS_ACTIVITY_PAGE_VIEW, 0);
     send_activity("passive@x.example", CS_ACTIVITY_VISITOR_SESSION, 1);
     flush_events();
     CHECK_INT(settle(&c, 1, 4, 0), 0);
-    CHECK_INT(stat_of("crm", "calls") - before, 0);
+    CHECK_INT(stat_of("crm", "api_calls") - before, 0);
     CHECK_INT(metric(&c, "crmsync_events_total", "outcome=\"ignored\""), 4);
     CHECK_INT(end(&c, 1), 0);
 }
@@ -558,7 +558,7 @@ static void s_import_600(void)
     consumer_t c;
     char email[64];
     begin("import of 600 prospects: 3 batches, a handful of calls each", NULL);
-    long long calls0 = stat_of("crm", "calls");
+    long long calls0 = stat_of("crm", "api_calls");
     start_consumer(&c, 0);
     int64_t t = tick();
     for (int i = 0; i < 600; i++) {
@@ -569,7 +569,7 @@ static void s_import_600(void)
     flush_events();
     CHECK_INT(settle(&c, 1, 600, 0), 0);
     CHECK_INT(stat_of("crm", "records_created"), 600);
-    long long calls = stat_of("crm", "calls") - calls0;
+    long long calls = stat_of("crm", "api_calls") - calls0;
     double batches = metric(&c, "crmsync_batches_total", "direction=\"crm\"");
     printf("import: %lld CRM calls, %.0f batch calls, %.1f calls per 200 records\n", calls, batches,
            calls / 3.0);
