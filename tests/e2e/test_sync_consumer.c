@@ -773,22 +773,61 @@ static void s_record_error_retry(void)
 static void s_storms(void)
 {
     consumer_t c;
-    char email[64];
-    begin("rate-limit and 503 storms recover with nothing lost", NULL);
+    char email[64], leads[20][19], name[32];
+    int64_t pids[20];
+    begin("rate-limit, 503 and expired-token storms recover with nothing lost", NULL);
+    for (int i = 0; i < 20; i++) {
+        snprintf(email, sizeof(email), "back%02d@x.example", i);
+        pids[i] = mkt_create(email, "Back", "Ward");
+        crm_create("Lead", email, "Back", "Ward", leads[i]);
+    }
     start_consumer(&c, 0);
-    REQUIRE(cs_tsandbox_knobs(&sb, "{\"crm.error_rate\": 0.5, \"crm.burst_limit_errors\": 3}") ==
-            0);
+    for (int i = 0; i < 20; i++) { /* link every prospect first */
+        snprintf(email, sizeof(email), "back%02d@x.example", i);
+        pc_t p = {email, pids[i], "Back", "Ward", NULL, mkt_users[0], 0, CS_CAUSE_CREATED, 0};
+        send_prospect(&p);
+    }
+    flush_events();
+    CHECK_INT(settle(&c, 1, 20, 0), 0);
+    REQUIRE(cs_tsandbox_knobs(
+                &sb, "{\"crm.error_rate\": 0.5, \"crm.burst_limit_errors\": 3, "
+                     "\"marketing.error_rate\": 0.3, "
+                     "\"marketing.burst_limit_errors\": 3, \"auth.token_ttl_s\": 1}") == 0);
     for (int i = 0; i < 300; i++) {
         snprintf(email, sizeof(email), "storm%03d@x.example", i);
         pc_t p = {email, 2000 + i, "Storm", "Y", NULL, mkt_users[0], 0, CS_CAUSE_CREATED, 0};
         send_prospect(&p);
     }
+    for (int i = 0; i < 20; i++) { /* and CRM edits going the other way */
+        json_t *r = crm_record_by_id("Lead", leads[i]);
+        snprintf(name, sizeof(name), "Stormy%d", i);
+        json_object_set_new(r, "FirstName", json_string(name));
+        send_crm_record(r, "Lead");
+        json_decref(r);
+    }
     flush_events();
-    usleep(3000000);
-    REQUIRE(cs_tsandbox_knobs(&sb, "{\"crm.error_rate\": 0, \"crm.burst_limit_errors\": 0}") == 0);
-    CHECK_INT(settle(&c, 1, 300, 0), 0);
-    CHECK_INT(stat_of("crm", "records_created"), 300);
+    usleep(4000000);
+    REQUIRE(cs_tsandbox_knobs(
+                &sb, "{\"crm.error_rate\": 0, \"crm.burst_limit_errors\": 0, "
+                     "\"marketing.error_rate\": 0, "
+                     "\"marketing.burst_limit_errors\": 0, \"auth.token_ttl_s\": 7200}") == 0);
+    CHECK_INT(settle(&c, 1, 340, 0), 0);
+    CHECK_INT(stat_of("crm", "records_created"), 320); /* 20 seeded + 300 */
+    int renamed = 0;
+    for (int i = 0; i < 20; i++) {
+        json_t *pr = prospect_record(pids[i]);
+        snprintf(name, sizeof(name), "Stormy%d", i);
+        const char *fn = json_string_value(json_object_get(pr, "firstName"));
+        renamed += fn && !strcmp(fn, name);
+        json_decref(pr);
+    }
+    CHECK_INT(renamed, 20);
     CHECK(metric(&c, "crmsync_batch_retries_total", NULL) >= 1);
+    json_t *st = admin("GET", "stats", NULL);
+    json_t *refused = json_object_get(json_object_get(st, "crm"), "refused");
+    CHECK(json_integer_value(json_object_get(refused, "503")) > 0);
+    CHECK(json_integer_value(json_object_get(refused, "REQUEST_LIMIT_EXCEEDED")) > 0);
+    json_decref(st);
     CHECK_INT(end(&c, 1), 0);
 }
 
