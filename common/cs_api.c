@@ -36,7 +36,31 @@ const cs_opt_t cs_api_opts[] = {
     CS_OPT_END,
 };
 
+enum {
+    EP_CRM_COMPOSITE,
+    EP_CRM_UPDATE,
+    EP_CRM_UPSERT,
+    EP_CRM_QUERY,
+    EP_CRM_GET,
+    EP_MKT_UPDATE,
+    EP_MKT_UPSERT,
+    EP_MKT_GET,
+    EP_COUNT_
+};
+
+static const char *const ep_labels[EP_COUNT_] = {
+    "api=\"crm\",endpoint=\"composite\"",
+    "api=\"crm\",endpoint=\"collections_update\"",
+    "api=\"crm\",endpoint=\"collections_upsert\"",
+    "api=\"crm\",endpoint=\"query\"",
+    "api=\"crm\",endpoint=\"get\"",
+    "api=\"marketing\",endpoint=\"prospect_update\"",
+    "api=\"marketing\",endpoint=\"prospect_upsert\"",
+    "api=\"marketing\",endpoint=\"get\"",
+};
+
 struct cs_api_s {
+    cs_counter_t *calls[EP_COUNT_]; /* per endpoint, NULL without metrics */
     cs_oauth_t *oauth;
     cs_http_t *crm, *mkt;
     cs_http_result_t last;
@@ -94,6 +118,9 @@ cs_api_t *cs_api_new(const cs_conf_t *conf, cs_metrics_t *metrics, char *errstr,
              cs_conf_str(conf, "mkt.business_unit_id"));
     a->external_id = cs_conf_str(conf, "crm.external_id_field");
     a->connector_user = cs_conf_str(conf, "crm.connector_user_id");
+    for (int i = 0; metrics && i < EP_COUNT_; i++)
+        a->calls[i] = cs_metrics_counter(metrics, "crmsync_api_calls_total",
+                                         "API calls made, per system and endpoint", ep_labels[i]);
     return a;
 fail:
     cs_api_destroy(a);
@@ -138,6 +165,12 @@ uint64_t cs_api_mkt_calls(const cs_api_t *a)
 const cs_http_result_t *cs_api_last(const cs_api_t *a)
 {
     return &a->last;
+}
+
+static void count(cs_api_t *a, int ep)
+{
+    if (a->calls[ep])
+        cs_counter_add(a->calls[ep], 1 + (a->last.auth_retried ? 1 : 0));
 }
 
 /* The REST host: configured, or learned with the first token. */
@@ -291,6 +324,7 @@ int cs_api_crm_match(cs_api_t *a, const char *const *emails, size_t n, cs_api_ma
     if (!req || !(body = json_dumps(req, JSON_COMPACT)))
         goto out;
     err = crm_call(a, "POST", "composite", body, strlen(body));
+    count(a, EP_CRM_COMPOSITE);
     if (err)
         goto out;
     resp = json_object_get(cs_http_result_json(&a->last), "compositeResponse");
@@ -353,7 +387,7 @@ static int collection_results(cs_api_t *a, size_t n, cs_api_rec_result_t *result
     return CS_OK;
 }
 
-static int collection_call(cs_api_t *a, const char *path, json_t *records,
+static int collection_call(cs_api_t *a, const char *path, int ep, json_t *records,
                            cs_api_rec_result_t *results)
 {
     size_t n = json_array_size(records);
@@ -367,6 +401,7 @@ static int collection_call(cs_api_t *a, const char *path, json_t *records,
     if (!body)
         return CS_ERR_NOMEM;
     err = crm_call(a, "PATCH", path, body, strlen(body));
+    count(a, ep);
     free(body);
     if (err)
         return err;
@@ -375,14 +410,14 @@ static int collection_call(cs_api_t *a, const char *path, json_t *records,
 
 int cs_api_crm_update(cs_api_t *a, json_t *records, cs_api_rec_result_t *results)
 {
-    return collection_call(a, "composite/sobjects", records, results);
+    return collection_call(a, "composite/sobjects", EP_CRM_UPDATE, records, results);
 }
 
 int cs_api_crm_upsert(cs_api_t *a, const char *type, json_t *records, cs_api_rec_result_t *results)
 {
     char path[256];
     snprintf(path, sizeof(path), "composite/sobjects/%s/%s", type, a->external_id);
-    return collection_call(a, path, records, results);
+    return collection_call(a, path, EP_CRM_UPSERT, records, results);
 }
 
 int cs_api_crm_query(cs_api_t *a, const char *soql, int (*cb)(void *opaque, json_t *record),
@@ -404,6 +439,7 @@ int cs_api_crm_query(cs_api_t *a, const char *soql, int (*cb)(void *opaque, json
         size_t i;
         const char *next;
         err = crm_call(a, "GET", path, NULL, 0);
+        count(a, EP_CRM_QUERY);
         free(path);
         path = NULL;
         if (err)
@@ -428,6 +464,7 @@ int cs_api_crm_query(cs_api_t *a, const char *soql, int (*cb)(void *opaque, json
 int cs_api_crm_get_path(cs_api_t *a, const char *path, json_t **out)
 {
     int err = crm_call(a, "GET", path, NULL, 0);
+    count(a, EP_CRM_GET);
     *out = NULL;
     if (err)
         return err;
@@ -447,6 +484,7 @@ int cs_api_mkt_update(cs_api_t *a, int64_t prospect_id, json_t *fields)
     snprintf(path, sizeof(path), "objects/prospects/%lld?fields=id,updatedAt",
              (long long)prospect_id);
     err = mkt_call(a, "PATCH", path, body, strlen(body));
+    count(a, EP_MKT_UPDATE);
     free(body);
     return err;
 }
@@ -466,6 +504,7 @@ int cs_api_mkt_upsert_by_email(cs_api_t *a, const char *email, json_t *fields, i
     if (!body)
         return CS_ERR_NOMEM;
     err = mkt_call(a, "POST", "objects/prospects/do/upsertLatestByEmail", body, strlen(body));
+    count(a, EP_MKT_UPSERT);
     free(body);
     if (!err) {
         json_t *id = json_object_get(cs_http_result_json(&a->last), "id");
@@ -487,6 +526,7 @@ int cs_api_mkt_get(cs_api_t *a, int64_t prospect_id, const char *fields, json_t 
 int cs_api_mkt_get_path(cs_api_t *a, const char *path_or_url, json_t **out)
 {
     int err = mkt_call(a, "GET", path_or_url, NULL, 0);
+    count(a, EP_MKT_GET);
     *out = NULL;
     if (err)
         return err;

@@ -218,14 +218,24 @@ static void update_gauges(sc_t *sc)
                                        : k == 1 ? CS_TOPIC_ACTIVITY
                                                 : CS_TOPIC_CRM];
         for (int part = 0; part < sc->nparts; part++) {
-            int64_t lo, hi, next = sc->next_offset[k * sc->nparts + part];
+            int64_t lo, hi, next = sc->next_offset[k * sc->nparts + part], l = 0;
+            char lbl[64];
             if (!sc->owned[part])
                 continue;
             /* cached watermarks (no request): fetch responses keep them fresh */
             if (!rd_kafka_get_watermark_offsets(cs_consumer_handle(sc->consumer), topic, part, &lo,
                                                 &hi) &&
                 hi >= 0)
-                lag += hi - (next >= 0 ? next : lo);
+                l = hi - (next >= 0 ? next : lo);
+            lag += l;
+            snprintf(lbl, sizeof(lbl), "input=\"%s\",partition=\"%d\"",
+                     k == 0   ? "prospect"
+                     : k == 1 ? "activity"
+                              : "crm",
+                     part);
+            cs_gauge_set(cs_metrics_gauge(sc->metrics, "crmsync_partition_lag_events",
+                                          "Input events not yet read, per owned partition", lbl),
+                         l);
         }
     }
     cs_gauge_set(sc->m.lag, lag);

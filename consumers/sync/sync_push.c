@@ -66,6 +66,13 @@ static void record_failed(sc_t *sc, uint32_t e, int direction, const char *code,
     x->attempts++;
     snprintf(x->last_error, sizeof(x->last_error), "%s: %s", code, message);
     cs_counter_add(sc->m.record_errors, 1);
+    {
+        char lbl[96];
+        snprintf(lbl, sizeof(lbl), "code=\"%.60s\"", code);
+        cs_counter_add(cs_metrics_counter(sc->metrics, "crmsync_record_errors_by_code_total",
+                                          "Per-record API errors by code", lbl),
+                       1);
+    }
     sc_error_record(sc, key, klen, direction, code, message, x->attempts, NULL);
     if (is_transient(code) && x->attempts < sc->max_attempts) {
         cs_backoff_t b;
