@@ -345,6 +345,32 @@ static void test_email_and_autocreate(void)
     ctx_free(&c);
 }
 
+/* Accepted changes stay pending until pushed: the state record (what the changelog writes)
+ * only holds pushed values, so abandoning a queue entry (revocation, crash) and re-reading
+ * the same events finds the same work again. */
+static void test_pending_not_persisted(void)
+{
+    ctx_t c;
+    ctx_init(&c);
+    cs_event_t ev = prospect("pend@x.com", 5000, "Pe", "Nding", "Acme");
+    CHECK_INT(cs_sync_apply(&c.s, &ev, 0), CS_R_QUEUED);
+    cs_pstate_t *p = st(&c, "pend@x.com");
+    CHECK_INT(p->fields[CS_F_LAST_NAME].hash, 0);
+    CHECK_INT(p->mkt_watermark, 0);
+    /* abandon, as a revocation does */
+    cs_queue_remove(c.s.queue, p->queue);
+    p->queue = CS_NONE;
+    p->dirty_crm = p->dirty_mkt = 0;
+    CHECK_INT(cs_sync_apply(&c.s, &ev, 0), CS_R_QUEUED);
+    push_all(&c);
+    p = st(&c, "pend@x.com");
+    CHECK(p->fields[CS_F_LAST_NAME].hash != 0);
+    CHECK_INT(p->fields[CS_F_LAST_NAME].time, 5000);
+    CHECK_INT(p->mkt_watermark, 5000);
+    CHECK_INT(cs_sync_apply(&c.s, &ev, 0), CS_R_DEDUP);
+    ctx_free(&c);
+}
+
 static void test_behaviours(void)
 {
     ctx_t c;
@@ -452,6 +478,7 @@ int main(void)
     test_crm_direction_and_echo();
     test_email_and_autocreate();
     test_behaviours();
+    test_pending_not_persisted();
     test_store_and_queue();
     return cs_test_report();
 }
