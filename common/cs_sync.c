@@ -192,7 +192,7 @@ static cs_result_t apply_prospect(cs_sync_t *s, uint32_t st, const cs_event_t *e
     if (ev->assigned_user_id >= 0) {
         p->flags |= CS_PS_ASSIGNED;
         p->assigned_user_id = ev->assigned_user_id;
-    } else {
+    } else if (ev->assigned_user_id != CS_KEEP_ASSIGNMENT) {
         p->flags &= ~CS_PS_ASSIGNED;
         p->assigned_user_id = 0;
     }
@@ -205,7 +205,7 @@ static cs_result_t apply_prospect(cs_sync_t *s, uint32_t st, const cs_event_t *e
         p->crm_object = CS_LINK_LEAD;
     }
 
-    if (ev->do_not_sync) {
+    if (ev->do_not_sync > 0 || (ev->do_not_sync < 0 && (p->flags & CS_PS_DO_NOT_SYNC))) {
         /* Blocks everything, sync-now included. Pending changes are withdrawn; the state
          * keeps what was last pushed, so what changed meanwhile is pushed once the flag is
          * lifted. */

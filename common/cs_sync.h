@@ -29,6 +29,8 @@ typedef enum {
     CS_EV_CRM = 2,
 } cs_ev_kind_t;
 
+#define CS_KEEP_ASSIGNMENT (-2) /* assigned_user_id of an event that does not carry it */
+
 typedef struct cs_event_s {
     cs_ev_kind_t kind;
     cs_strv_t key;
@@ -40,8 +42,8 @@ typedef struct cs_event_s {
     cs_cause_t cause;
     int64_t prospect_id;      /* -1 unknown */
     int64_t last_activity_at; /* 0 none */
-    int64_t assigned_user_id; /* -1 unassigned */
-    int do_not_sync;
+    int64_t assigned_user_id; /* -1 unassigned, CS_KEEP_ASSIGNMENT not carried */
+    int do_not_sync;          /* 0, 1, or -1: not carried (keep the state's flag) */
     cs_strv_t crm_lead_id, crm_contact_id;
     /* activity */
     cs_activity_type_t activity;

@@ -74,6 +74,50 @@ static void custom_fields(const sc_t *sc, const avro_value_t *rec, int map_field
     }
 }
 
+/* A ProspectChange naming its changed fields (an import of some columns, for instance)
+ * carries only those: the others are not "empty", they are unknown, so they must neither be
+ * pushed nor compared, and assignment and do-not-sync keep their state. */
+static void partial_snapshot(const sc_t *sc, const avro_value_t *r, cs_event_t *ev)
+{
+    static const struct {
+        const char *name;
+        int field;
+    } schema_names[] = {
+        {"email", CS_F_EMAIL},         {"first_name", CS_F_FIRST_NAME},
+        {"last_name", CS_F_LAST_NAME}, {"company", CS_F_COMPANY},
+        {"phone", CS_F_PHONE},         {"job_title", CS_F_TITLE},
+        {"opted_out", CS_F_OPTED_OUT}, {"assigned_user_id", CS_F_OWNER},
+        {"score", CS_F_SCORE},         {"grade", CS_F_GRADE},
+    };
+    size_t n = cs_avro_count(r, CS_PC_CHANGED_FIELDS);
+    uint32_t keep = 0;
+    int assigned = 0, dns = 0;
+    if (n == 0)
+        return; /* a full snapshot */
+    for (size_t k = 0; k < n; k++) {
+        const char *name = cs_avro_get_item_str(r, CS_PC_CHANGED_FIELDS, k, NULL);
+        int f = -1;
+        if (!name)
+            continue;
+        if (!strcmp(name, "assigned_user_id"))
+            assigned = 1;
+        if (!strcmp(name, "do_not_sync"))
+            dns = 1;
+        for (size_t i = 0; i < sizeof(schema_names) / sizeof(*schema_names) && f < 0; i++)
+            if (!strcmp(name, schema_names[i].name))
+                f = schema_names[i].field;
+        if (f < 0)
+            f = cs_fieldmap_find(&sc->fm, name); /* custom fields: by their marketing name */
+        if (f >= 0)
+            keep |= 1u << f;
+    }
+    ev->present &= keep;
+    if (!assigned)
+        ev->assigned_user_id = CS_KEEP_ASSIGNMENT;
+    if (!dns)
+        ev->do_not_sync = -1;
+}
+
 static int poison(sc_t *sc, const rd_kafka_message_t *msg, const char *code, const char *detail)
 {
     char text[512];
@@ -155,6 +199,7 @@ int sc_decode(sc_t *sc, const rd_kafka_message_t *msg, cs_ev_kind_t kind, cs_eve
                 set_value(ev, CS_F_OWNER, lit(crm));
         }
         custom_fields(sc, r, CS_PC_CUSTOM_FIELDS, 0, ev);
+        partial_snapshot(sc, r, ev);
         break;
     }
     case CS_EV_ACTIVITY:

@@ -371,6 +371,28 @@ static void test_pending_not_persisted(void)
     ctx_free(&c);
 }
 
+/* An import of some columns only: the others are unknown, not empty. */
+static void test_partial_snapshot(void)
+{
+    ctx_t c;
+    ctx_init(&c);
+    cs_event_t ev = prospect("part@x.com", 6000, "Pa", "Rt", "Acme");
+    ev.assigned_user_id = 7;
+    cs_sync_apply(&c.s, &ev, 0);
+    push_all(&c);
+    cs_event_t imp = prospect("part@x.com", 6100, NULL, NULL, "NewCo");
+    imp.cause = CS_CAUSE_IMPORT;
+    imp.present = (1u << CS_F_EMAIL) | (1u << CS_F_COMPANY); /* changed_fields: email, company */
+    imp.assigned_user_id = CS_KEEP_ASSIGNMENT;
+    imp.do_not_sync = -1;
+    CHECK_INT(cs_sync_apply(&c.s, &imp, 0), CS_R_QUEUED);
+    cs_pstate_t *p = st(&c, "part@x.com");
+    CHECK_INT(p->dirty_crm, (1u << CS_F_EMAIL) | (1u << CS_F_COMPANY)); /* names not blanked */
+    CHECK(p->flags & CS_PS_ASSIGNED);
+    CHECK_INT(p->assigned_user_id, 7);
+    ctx_free(&c);
+}
+
 static void test_behaviours(void)
 {
     ctx_t c;
@@ -479,6 +501,7 @@ int main(void)
     test_email_and_autocreate();
     test_behaviours();
     test_pending_not_persisted();
+    test_partial_snapshot();
     test_store_and_queue();
     return cs_test_report();
 }
