@@ -287,10 +287,24 @@ static int push_crm(sc_t *sc, uint32_t *es, size_t n)
             return err;
         cs_counter_add(sc->m.batches[0], 1);
         for (size_t i = 0; i < nu; i++) {
-            if (results[i].success)
+            if (results[i].success) {
                 acknowledged(sc, upd[i], 1);
-            else
+            } else if (!strcmp(results[i].code, "ENTITY_IS_DELETED") ||
+                       !strcmp(results[i].code, "INVALID_CROSS_REFERENCE_KEY")) {
+                /* The linked record is gone (deleted in the CRM; deletions carry no email,
+                 * so the link is only found stale here): forget it and match again. */
+                cs_pstate_t *p = state_of(sc, upd[i]);
+                size_t klen;
+                const char *key = key_of(sc, upd[i], &klen);
+                CS_INFO("sync", "%.*s: linked %s %.18s is deleted; matching again", (int)klen, key,
+                        p->crm_object == CS_LINK_CONTACT ? "contact" : "lead", p->crm_id);
+                p->crm_object = CS_LINK_NONE;
+                memset(p->crm_id, 0, sizeof(p->crm_id));
+                cs_sync_log_mark(&sc->sync, cs_queue_entry(sc->sync.queue, upd[i])->state);
+                cs_queue_move_front(sc->sync.queue, upd[i], CS_QL_READY);
+            } else {
                 record_failed(sc, upd[i], CS_DIRECTION_TO_CRM, results[i].code, results[i].message);
+            }
         }
     }
 

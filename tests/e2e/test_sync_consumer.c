@@ -831,6 +831,42 @@ static void s_storms(void)
     CHECK_INT(end(&c, 1), 0);
 }
 
+static void s_deleted_lead(void)
+{
+    consumer_t c;
+    char path[128];
+    int status = 0;
+    begin("a linked lead deleted in the CRM is matched again and re-created", NULL);
+    start_consumer(&c, 0);
+    pc_t p = {"gone@x.example", 801, "Go", "Ne", NULL, mkt_users[0], 0, CS_CAUSE_CREATED, 0};
+    send_prospect(&p);
+    flush_events();
+    CHECK_INT(settle(&c, 1, 1, 0), 0);
+    json_t *ls = crm_records("Lead", "gone@x.example");
+    REQUIRE(json_array_size(ls) == 1);
+    snprintf(path, sizeof(path), CS_TSANDBOX_DATA "/sobjects/Lead/%s",
+             json_string_value(json_object_get(json_array_get(ls, 0), "Id")));
+    json_decref(ls);
+    cs_tsandbox_req(&api, "DELETE", path, NULL, &status);
+    CHECK_INT(status, 204);
+    p.first = "Back";
+    send_prospect(&p);
+    flush_events();
+    CHECK_INT(settle(&c, 1, 2, 0), 0);
+    json_t *snap = admin("GET", "snapshot", NULL), *r;
+    size_t i;
+    int live = 0;
+    json_array_foreach(json_object_get(json_object_get(snap, "crm"), "Lead"), i, r)
+    {
+        const char *e = json_string_value(json_object_get(r, "Email"));
+        if (e && !strcmp(e, "gone@x.example") && !json_is_true(json_object_get(r, "IsDeleted")))
+            live++;
+    }
+    json_decref(snap);
+    CHECK_INT(live, 1);
+    CHECK_INT(end(&c, 1), 0);
+}
+
 static void s_replicas_and_kill(void)
 {
     consumer_t c[2];
@@ -960,6 +996,7 @@ int main(int argc, char **argv)
         {"pause", s_pause_sync_now_unpause},
         {"error", s_record_error_retry},
         {"storms", s_storms},
+        {"deleted", s_deleted_lead},
         {"replicas", s_replicas_and_kill},
         {"replay", s_replay_zero_writes},
     };
