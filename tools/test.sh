@@ -36,8 +36,9 @@ need_broker() {
         CRMSYNC_BOOTSTRAP=$(deploy/kafka/kafka.sh bootstrap)
         export CRMSYNC_BOOTSTRAP
     fi
-    export CRMSYNC_KAFKA_BOOTSTRAP_SERVERS=$CRMSYNC_BOOTSTRAP
-    "$BUILD/bin/crmsync-admin" topics create
+    # Tests read CRMSYNC_BOOTSTRAP and hand it to the programs they start; it is not exported
+    # as CRMSYNC_KAFKA_BOOTSTRAP_SERVERS, which would override their own configurations.
+    "$BUILD/bin/crmsync-admin" --set "kafka.bootstrap.servers=$CRMSYNC_BOOTSTRAP" topics create
 }
 
 rc=0
