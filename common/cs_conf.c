@@ -30,7 +30,13 @@ struct cs_conf_s {
     size_t nopts;
     kv_t *kafka;
     size_t nkafka, kafka_cap;
+    cs_conf_check_t check;
 };
+
+void cs_conf_set_check(cs_conf_t *c, cs_conf_check_t check)
+{
+    c->check = check;
+}
 
 static size_t table_len(const cs_opt_t *t)
 {
@@ -480,6 +486,8 @@ int cs_conf_from_args(cs_conf_t *c, int argc, char **argv, int *first_positional
         cs_conf_dump(c, stdout);
         err = 1;
     } else if (check) {
+        if (c->check && (err = c->check(c, errstr, n)))
+            goto out;
         printf("%s: configuration OK\n", c->prog);
         err = 1;
     }

@@ -75,6 +75,12 @@ int cs_conf_add_opts(cs_conf_t *c, const cs_opt_t *opts);
 int cs_conf_from_args(cs_conf_t *c, int argc, char **argv, int *first_positional, char *errstr,
                       size_t errstr_size);
 
+/* A program-specific validation run by --check-config after everything is loaded (e.g.
+ * cs_kafka_check_conf, which hands every kafka.* key to librdkafka). Returns CS_OK or an
+ * error with errstr. */
+typedef int (*cs_conf_check_t)(const cs_conf_t *c, char *errstr, size_t errstr_size);
+void cs_conf_set_check(cs_conf_t *c, cs_conf_check_t check);
+
 /* Individual steps, for tests and tools. Each returns CS_OK or CS_ERR_CONFIG with errstr. */
 int cs_conf_load_file(cs_conf_t *c, const char *path, char *errstr, size_t errstr_size);
 int cs_conf_load_string(cs_conf_t *c, const char *text, const char *origin, char *errstr,

@@ -78,6 +78,15 @@ fail:
     return NULL;
 }
 
+int cs_kafka_check_conf(const cs_conf_t *conf, char *errstr, size_t n)
+{
+    rd_kafka_conf_t *kc = cs_kafka_conf_new(conf, errstr, n);
+    if (!kc)
+        return CS_ERR_CONFIG;
+    rd_kafka_conf_destroy(kc);
+    return CS_OK;
+}
+
 /* Sets key=value unless the user configured key through kafka.*. */
 static int set_default(rd_kafka_conf_t *kc, const cs_conf_t *conf, const char *key,
                        const char *value, char *errstr, size_t n)

@@ -21,6 +21,9 @@
  * Caller owns the result (hand it to rd_kafka_new or free with rd_kafka_conf_destroy). */
 rd_kafka_conf_t *cs_kafka_conf_new(const cs_conf_t *conf, char *errstr, size_t errstr_size);
 
+/* A cs_conf_check_t: every kafka.* key and value is accepted by librdkafka. */
+int cs_kafka_check_conf(const cs_conf_t *conf, char *errstr, size_t errstr_size);
+
 /* ------------------------------------------------------------------ producer */
 
 typedef struct cs_producer_s cs_producer_t;

@@ -392,6 +392,7 @@ int pr_init(pr_t *pr, const char *prog, const char *program_name, const char *us
         fprintf(stderr, "%s: out of memory\n", program_name);
         return CS_ERR_NOMEM;
     }
+    cs_conf_set_check(pr->conf, cs_kafka_check_conf);
     err = cs_conf_from_args(pr->conf, argc, argv, NULL, errstr, sizeof(errstr));
     if (err) {
         if (err < 0)

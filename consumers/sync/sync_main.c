@@ -311,6 +311,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "crmsync-sync-consumer: out of memory\n");
         return 1;
     }
+    cs_conf_set_check(sc.conf, cs_kafka_check_conf);
     err = cs_conf_from_args(sc.conf, argc, argv, NULL, errstr, sizeof(errstr));
     if (err) {
         if (err < 0)

@@ -4,6 +4,7 @@
 
 #include "cs_api.h"
 #include "cs_conf.h"
+#include "cs_kafka.h"
 #include "cs_err.h"
 #include "cs_log.h"
 #include "cs_run.h"
@@ -87,6 +88,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "crmsync-activity-producer: out of memory\n");
         return 1;
     }
+    cs_conf_set_check(a.conf, cs_kafka_check_conf);
     err = cs_conf_from_args(a.conf, argc, argv, NULL, errstr, sizeof(errstr));
     if (err) {
         if (err < 0)

@@ -460,6 +460,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "crmsync-import: out of memory\n");
         return 1;
     }
+    cs_conf_set_check(im.conf, cs_kafka_check_conf);
     err = cs_conf_from_args(im.conf, argc, argv, &first, errstr, sizeof(errstr));
     if (err) {
         if (err < 0)

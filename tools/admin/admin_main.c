@@ -2,6 +2,7 @@
  * group, replica endpoints), then one command with its own arguments. */
 #include "admin.h"
 #include "cs_conf.h"
+#include "cs_kafka.h"
 #include "cs_err.h"
 #include "cs_run.h"
 #include "cs_topics.h"
@@ -50,6 +51,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "crmsync-admin: out of memory\n");
         return ADM_FAIL;
     }
+    cs_conf_set_check(conf, cs_kafka_check_conf);
     rc = cs_conf_from_args(conf, argc, argv, &pos, errstr, sizeof(errstr));
     if (rc != CS_OK) {
         if (rc < 0)
