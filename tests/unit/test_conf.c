@@ -223,8 +223,25 @@ static void test_kafka_passthrough(void)
     cs_conf_destroy(c);
 }
 
+static void test_check_hook(void)
+{
+    char err[256];
+    cs_conf_t *c = fresh();
+    cs_conf_set_check(c, cs_kafka_check_conf);
+    char *argv1[] = {"prog", "--check-config", "--set", "kafka.linger.ms=5", NULL};
+    CHECK_INT(cs_conf_from_args(c, 4, argv1, NULL, err, sizeof(err)), 1); /* OK: exit 0 */
+    cs_conf_destroy(c);
+    c = fresh();
+    cs_conf_set_check(c, cs_kafka_check_conf);
+    char *argv2[] = {"prog", "--check-config", "--set", "kafka.lingerr.ms=5", NULL};
+    CHECK_INT(cs_conf_from_args(c, 4, argv2, NULL, err, sizeof(err)), CS_ERR_CONFIG);
+    CHECK(strstr(err, "kafka.lingerr.ms") != NULL);
+    cs_conf_destroy(c);
+}
+
 int main(void)
 {
+    test_check_hook();
     test_defaults();
     test_file();
     test_bad_input();
