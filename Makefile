@@ -7,7 +7,7 @@ BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test test-unit test-component test-e2e demo bench clean format broker-start broker-stop broker-status sanitize
+.PHONY: all deps build test test-unit test-component test-e2e demo bench clean format broker-start broker-stop broker-status sanitize sanitize-test e2e-leakcheck fuzz
 
 all: build
 
@@ -38,9 +38,31 @@ demo: build
 bench: build
 	@BUILD=$(BUILD) tools/bench.sh $(BENCH_ARGS)
 
-# AddressSanitizer + UndefinedBehaviorSanitizer build of every tier.
-sanitize:
-	@$(MAKE) test BUILD=build-asan CMAKE_FLAGS=-DCRMSYNC_SANITIZE=ON
+# The sanitizer runtime options: any UBSan finding fails like an ASan one, leaks fail at
+# exit (narrow library suppressions in tests/lsan.supp).
+SAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=0 \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+
+# CI after `make test` (.ci/run): the unit and component tiers built with ASan + UBSan
+# (build-asan), leak checking on.
+sanitize-test:
+	@$(MAKE) build BUILD=build-asan CMAKE_FLAGS=-DCRMSYNC_SANITIZE=ON
+	@rc=0; \
+	$(SAN_ENV) BUILD=build-asan tools/test.sh unit || rc=1; \
+	$(SAN_ENV) BUILD=build-asan tools/test.sh component || rc=1; \
+	exit $$rc
+
+# The e2e tier on the same build under LeakSanitizer: every process it starts must exit
+# without a leak (or a memory error).
+e2e-leakcheck:
+	@$(MAKE) build BUILD=build-asan CMAKE_FLAGS=-DCRMSYNC_SANITIZE=ON
+	@$(SAN_ENV) BUILD=build-asan tools/test.sh e2e
+
+# libFuzzer targets (tests/fuzz/, clang-14 installed on demand) in build-fuzz, each run for
+# FUZZ_SECONDS (default 60); fails on any crash. `make fuzz FUZZ_TARGETS="avro csv"`.
+fuzz:
+	@BUILD=build-fuzz tools/fuzz.sh $(FUZZ_TARGETS)
 
 broker-start: deps
 	@deploy/kafka/kafka.sh start
@@ -53,4 +75,4 @@ format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-fuzz

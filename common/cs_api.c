@@ -71,6 +71,7 @@ struct cs_api_s {
     const char *external_id;
     const char *connector_user;
     uint64_t crm_calls, mkt_calls;
+    char last_next[512]; /* previous nextRecordsUrl of the running query */
 };
 
 cs_api_t *cs_api_new(const cs_conf_t *conf, cs_metrics_t *metrics, char *errstr, size_t n)
@@ -425,6 +426,7 @@ int cs_api_crm_query(cs_api_t *a, const char *soql, int (*cb)(void *opaque, json
 {
     char *esc = cs_http_escape(soql, strlen(soql), 1), *path;
     int err;
+    a->last_next[0] = '\0';
     if (!esc)
         return CS_ERR_NOMEM;
     path = malloc(strlen(esc) + 16);
@@ -434,7 +436,14 @@ int cs_api_crm_query(cs_api_t *a, const char *soql, int (*cb)(void *opaque, json
     }
     sprintf(path, "query?q=%s", esc);
     free(esc);
-    for (;;) {
+    /* A server that keeps answering done:false (or repeats a locator) must not hold us
+     * forever: 10,000 pages of 2,000 records is 20 million records. */
+    for (int page = 0;; page++) {
+        if (page >= 10000) {
+            CS_WARN("api", "SOQL query stopped after %d pages (server never said done)", page);
+            err = CS_ERR_PARSE;
+            break;
+        }
         json_t *body, *recs, *r;
         size_t i;
         const char *next;
@@ -456,6 +465,12 @@ int cs_api_crm_query(cs_api_t *a, const char *soql, int (*cb)(void *opaque, json
         next = json_string_value(json_object_get(body, "nextRecordsUrl"));
         if (!next || !(path = strdup(next)))
             break;
+        if (a->last_next[0] && !strcmp(a->last_next, next)) {
+            CS_WARN("api", "SOQL query: the server repeated nextRecordsUrl %s; stopping", next);
+            err = CS_ERR_PARSE;
+            break;
+        }
+        snprintf(a->last_next, sizeof(a->last_next), "%s", next);
     }
     free(path);
     return err;

@@ -553,8 +553,8 @@ const char *cs_conf_kafka(const cs_conf_t *c, const char *key)
 
 static int kafka_key_sensitive(const char *k)
 {
-    return strstr(k, "password") || strstr(k, "secret") || strstr(k, "ssl.key.pem") ||
-           strstr(k, "sasl.oauthbearer.config") || strstr(k, "sasl.jaas");
+    return strcasestr(k, "password") || strcasestr(k, "secret") || strcasestr(k, "ssl.key.pem") ||
+           strcasestr(k, "sasl.oauthbearer.config") || strcasestr(k, "sasl.jaas");
 }
 
 int cs_conf_is_sensitive(const cs_conf_t *c, const char *name)

@@ -187,8 +187,8 @@ static cs_result_t apply_prospect(cs_sync_t *s, uint32_t st, const cs_event_t *e
     }
     if (ev->time > p->updated_at)
         p->updated_at = ev->time;
-    if (ev->last_activity_at > p->last_activity_at)
-        p->last_activity_at = ev->last_activity_at;
+    /* p->last_activity_at is the newest *trigger* activity seen (apply_activity); the
+     * snapshot's lastActivityAt also counts email opens and is not used for syncing. */
     if (ev->assigned_user_id >= 0) {
         p->flags |= CS_PS_ASSIGNED;
         p->assigned_user_id = ev->assigned_user_id;
@@ -253,6 +253,38 @@ static cs_result_t apply_prospect(cs_sync_t *s, uint32_t st, const cs_event_t *e
         if (m.hash && fm->f[f].wins == CS_WINS_CRM && m.from_crm && p->crm_object != CS_LINK_NONE)
             continue; /* the CRM owns this field once a record exists */
         take |= bit;
+    }
+    /* A trigger activity seen while the prospect could not be pushed (parked, or read before
+     * its first snapshot) is carried along now, so its time is not lost whatever order the
+     * topics were read in. */
+    {
+        const int f = CS_F_LAST_ACTIVITY;
+        eff_t m = effective(s, p, f);
+        if (fm->f[f].crm_name && p->last_activity_at > m.time &&
+            p->last_activity_at > p->mkt_watermark) {
+            char iso[40];
+            cs_strv_t v[CS_FIELDS_MAX];
+            uint32_t h[CS_FIELDS_MAX];
+            cs_result_t r;
+            cs_format_time(p->last_activity_at, iso);
+            v[f].p = iso;
+            v[f].len = (uint32_t)strlen(iso);
+            h[f] = cs_value_hash(iso, v[f].len);
+            p->flags &= ~CS_PS_WAITING;
+            p->wait = CS_WAIT_NONE;
+            cs_event_t act = *ev;
+            act.time = p->last_activity_at;
+            r = enqueue(s, st, &act, 1u << f, h, v, 1, now_ms, sync_now);
+            if (r == CS_R_NOMEM || !take)
+                return r;
+            if (r == CS_R_QUEUED) {
+                p->flags &= ~CS_PS_WAITING;
+                return enqueue(s, st, ev, take, hashes, ev->values, 1, now_ms, sync_now) ==
+                               CS_R_NOMEM
+                           ? CS_R_NOMEM
+                           : CS_R_QUEUED;
+            }
+        }
     }
     if (!take) {
         drop_if_clean(s, p);

@@ -4,6 +4,7 @@
 # and prints one line.
 #
 #   1. Debian packages (build tools, librdkafka/avro/jansson/curl/microhttpd headers, kcat,
+#      curl and openssl for the tests,
 #      Java 17 + Maven if java/mvn are missing, python3-venv if python3 cannot make a venv):
 #      only the missing ones, checked with dpkg; `apt-get update` only when one is missing.
 #   2. The Kafka 4.3.1 broker jars: deploy/kafka/kafka.sh fetch (Maven Central, cached).
@@ -12,7 +13,17 @@
 #
 # Environment: CRMSYNC_CACHE (cache directory, default <repo>/.cache; the venv always lives
 # in <repo>/.cache/venv, where tests/CMakeLists.txt looks for it).
+#
+# --fuzz also installs clang-14 and its sanitizer/libFuzzer runtimes (make fuzz).
 set -euo pipefail
+
+FUZZ=0
+for arg in "$@"; do
+    case $arg in
+        --fuzz) FUZZ=1 ;;
+        *) echo "usage: tools/install-deps.sh [--fuzz]" >&2; exit 2 ;;
+    esac
+done
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${CRMSYNC_CACHE:-$REPO/.cache}
@@ -69,11 +80,12 @@ pick_python() { # prefer python3 on PATH (pyenv here), then Debian's
 }
 
 want=(ca-certificates cmake pkg-config librdkafka-dev libavro-dev libjansson-dev
-      libcurl4-openssl-dev libmicrohttpd-dev libssl-dev kcat)
+      libcurl4-openssl-dev libmicrohttpd-dev libssl-dev kcat curl openssl)
 command -v gcc >/dev/null 2>&1 || want+=(build-essential)
 command -v make >/dev/null 2>&1 || want+=(make)
 java_ok || want+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || want+=(maven)
+((FUZZ)) && want+=(clang-14 libclang-rt-14-dev)
 PY=
 pick_python || want+=(python3 python3-venv)
 

@@ -78,8 +78,8 @@ static int parse_users(sc_t *sc, const char *s, char *errstr, size_t n)
 
 static void metrics_init(sc_t *sc)
 {
-    static const double lat_bounds[] = {5,   10,   25,   50,   100,   250,   500,
-                                        750, 1000, 2500, 5000, 10000, 30000, 60000};
+    static const double lat_bounds[] = {5,   10,  25,   50,   100,  150,  200,   250,   300,  400,
+                                        500, 750, 1000, 1500, 2500, 5000, 10000, 30000, 60000};
     static const char *const kinds[3] = {"prospect", "activity", "crm"};
     cs_metrics_t *m = sc->metrics;
     char lbl[64];
@@ -184,7 +184,7 @@ typedef struct rkt_cache_s {
     int kind;
 } rkt_cache_t;
 
-static void handle(sc_t *sc, rd_kafka_message_t *m, rkt_cache_t *cache)
+static void handle(sc_t *sc, rd_kafka_message_t *m, rkt_cache_t *cache, int64_t now_ms)
 {
     int kind = -1;
     cs_event_t ev;
@@ -202,7 +202,7 @@ static void handle(sc_t *sc, rd_kafka_message_t *m, rkt_cache_t *cache)
         return;
     cs_counter_add(sc->m.consumed[kind], 1);
     if (!sc_decode(sc, m, (cs_ev_kind_t)kind, &ev))
-        cs_counter_add(sc->m.results[cs_sync_apply(&sc->sync, &ev, cs_now_ms())], 1);
+        cs_counter_add(sc->m.results[cs_sync_apply(&sc->sync, &ev, now_ms)], 1);
     sc->next_offset[kind * sc->nparts + m->partition] = m->offset + 1;
 }
 
@@ -262,8 +262,10 @@ static int run(sc_t *sc)
                 wait = due < 0 ? 0 : (int)due;
         }
         while (n < 10000 && (m = cs_consumer_poll(sc->consumer, n ? 0 : wait))) {
+            if (!n)
+                now = cs_now_ms(); /* one clock read per poll batch: linger is coarse */
             if (!m->err)
-                handle(sc, m, cache);
+                handle(sc, m, cache, now);
             rd_kafka_message_destroy(m);
             n++;
             /* A full batch does not wait for the poll loop to drain. */
@@ -379,6 +381,11 @@ int main(int argc, char **argv)
         /* range keeps partition p of every input topic on one replica (co-partitioning) */
         if (!cs_conf_kafka(sc.conf, "partition.assignment.strategy"))
             cs_conf_set(sc.conf, "kafka.partition.assignment.strategy", "range", NULL, 0);
+        /* librdkafka 2.0 applies queued.min.messages to the whole queue and backs a fetch
+         * off for ~0.5 s once it is reached: on a backlog (start, replay) the default 100k
+         * halves throughput (docs/PERFORMANCE.md). */
+        if (!cs_conf_kafka(sc.conf, "queued.min.messages"))
+            cs_conf_set(sc.conf, "kafka.queued.min.messages", "1000000", NULL, 0);
         sc.consumer = cs_consumer_new(sc.conf, cs_conf_str(sc.conf, "group.id"), inputs, 3, &hooks,
                                       errstr, sizeof(errstr));
         if (!sc.consumer) {

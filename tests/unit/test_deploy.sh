@@ -492,6 +492,8 @@ missing_pkgs = []
 for so in sorted(sonames):
     if re.match(r"lib(c|m|pthread|dl|rt)\.so", so):
         continue
+    if re.match(r"lib(asan|ubsan|lsan|tsan)\.so", so):
+        continue  # a sanitizer build's runtimes: never in the image
     lib = subprocess.run(
         ["sh", "-c", f"ldconfig -p | awk '$1 == \"{so}\" {{print $NF; exit}}'"],
         capture_output=True,

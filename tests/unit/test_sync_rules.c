@@ -393,6 +393,30 @@ static void test_partial_snapshot(void)
     ctx_free(&c);
 }
 
+/* An activity read before the prospect's snapshot (topics are read in no common order) is
+ * parked with the prospect, and its time goes out with the snapshot that unparks it. */
+static void test_activity_before_snapshot(void)
+{
+    ctx_t c;
+    ctx_init(&c);
+    cs_event_t a = activity("early@x.com", 7000, CS_ACTIVITY_FORM, 1);
+    CHECK_INT(cs_sync_apply(&c.s, &a, 0), CS_R_QUEUED);
+    cs_pstate_t *p = st(&c, "early@x.com");
+    cs_sync_park(&c.s, p->queue, CS_WAIT_UNASSIGNED); /* the flush found no match, no owner */
+    cs_event_t ev = prospect("early@x.com", 6900, "Ea", "Rly", "Acme");
+    ev.assigned_user_id = 3;
+    CHECK_INT(cs_sync_apply(&c.s, &ev, 0), CS_R_QUEUED);
+    p = st(&c, "early@x.com");
+    CHECK(p->dirty_crm & (1u << CS_F_LAST_ACTIVITY));
+    CHECK(p->dirty_crm & (1u << CS_F_LAST_NAME));
+    push_all(&c);
+    CHECK_INT(st(&c, "early@x.com")->fields[CS_F_LAST_ACTIVITY].time, 7000);
+    /* the other order, replayed on that state: nothing */
+    CHECK_INT(cs_sync_apply(&c.s, &ev, 0), CS_R_DEDUP);
+    CHECK_INT(cs_sync_apply(&c.s, &a, 0), CS_R_DEDUP);
+    ctx_free(&c);
+}
+
 static void test_behaviours(void)
 {
     ctx_t c;
@@ -502,6 +526,7 @@ int main(void)
     test_behaviours();
     test_pending_not_persisted();
     test_partial_snapshot();
+    test_activity_before_snapshot();
     test_store_and_queue();
     return cs_test_report();
 }

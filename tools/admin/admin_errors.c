@@ -134,7 +134,8 @@ int adm_errors_read(adm_t *a, int32_t partition, adm_error_t **out)
     if (r.unreadable)
         fprintf(stderr, "crmsync-admin %s: %ld unreadable record(s) in %s skipped\n", a->cmd,
                 r.unreadable, cs_topic_name(a->conf, CS_TOPIC_ERRORS));
-    qsort(r.v, (size_t)r.n, sizeof(*r.v), by_time);
+    if (r.n > 1)
+        qsort(r.v, (size_t)r.n, sizeof(*r.v), by_time);
     *out = r.v;
     return r.n;
 }
