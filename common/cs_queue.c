@@ -208,7 +208,10 @@ size_t cs_queue_take(cs_queue_t *q, uint32_t *out, size_t max, int prio_only,
         uint32_t e = q->lists[order[li]].head;
         while (e != CS_NONE && n < max) {
             uint32_t next = q->e[e].next;
-            if (!pred || pred(opaque, e)) {
+            int take = pred ? pred(opaque, e) : 1;
+            if (take < 0)
+                break;
+            if (take) {
                 cs_queue_move(q, e, CS_QL_INFLIGHT);
                 out[n++] = e;
             }
@@ -241,6 +244,15 @@ size_t cs_queue_len(const cs_queue_t *q, cs_qlist_t l)
 size_t cs_queue_total(const cs_queue_t *q)
 {
     return q->n - q->lists[CS_QL_FREE].len;
+}
+
+size_t cs_queue_count_before(const cs_queue_t *q, cs_qlist_t l, int64_t cutoff_ms, size_t max)
+{
+    size_t n = 0;
+    for (uint32_t e = q->lists[l].head; e != CS_NONE && n < max && q->e[e].enqueued_ms <= cutoff_ms;
+         e = q->e[e].next)
+        n++;
+    return n;
 }
 
 int64_t cs_queue_oldest(const cs_queue_t *q, cs_qlist_t l)

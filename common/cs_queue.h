@@ -84,7 +84,8 @@ void cs_queue_move_front(cs_queue_t *q, uint32_t e, cs_qlist_t l);
 void cs_queue_remove(cs_queue_t *q, uint32_t e);
 
 /* Takes up to max entries, PRIO first then (unless prio_only) READY, oldest first, that
- * match pred (NULL = all), moving them to INFLIGHT. Returns the count written to out. */
+ * match pred (NULL = all: > 0 take, 0 skip, < 0 stop looking in this list), moving them to
+ * INFLIGHT. Returns the count written to out. */
 size_t cs_queue_take(cs_queue_t *q, uint32_t *out, size_t max, int prio_only,
                      int (*pred)(void *opaque, uint32_t e), void *opaque);
 
@@ -93,6 +94,10 @@ size_t cs_queue_due(cs_queue_t *q, int64_t now_ms);
 
 size_t cs_queue_len(const cs_queue_t *q, cs_qlist_t l);
 size_t cs_queue_total(const cs_queue_t *q); /* every list but FREE */
+
+/* How many entries from the head of list l (at most max) were enqueued at or before
+ * cutoff_ms; stops at the first younger one (lists are kept in enqueue order). */
+size_t cs_queue_count_before(const cs_queue_t *q, cs_qlist_t l, int64_t cutoff_ms, size_t max);
 
 /* enqueued_ms of the oldest entry of list l, or -1 when empty. */
 int64_t cs_queue_oldest(const cs_queue_t *q, cs_qlist_t l);

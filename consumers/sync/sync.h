@@ -71,6 +71,7 @@ typedef struct sc_s {
     /* settings */
     int batch_max;
     int64_t linger_ms;
+    int64_t settle_ms;
     int max_attempts;
     int64_t commit_interval_ms;
     int paused;

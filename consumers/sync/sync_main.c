@@ -21,6 +21,9 @@ static const cs_opt_t sync_opts[] = {
      "records per batch (200 is the CRM's collection limit)"},
     {"batch.linger.ms", CS_OPT_INT, "250", 0, 600000, 0,
      "how long the oldest queued prospect may wait for its batch to fill"},
+    {"batch.settle.ms", CS_OPT_INT, "100", 0, 600000, 0,
+     "a full batch takes only prospects queued at least this long (their burst has been "
+     "read); the linger deadline takes everything"},
     {"sync.email_changes", CS_OPT_BOOL, "false", 0, 0, 0,
      "apply CRM email changes to the prospect"},
     {"sync.auto_create_prospects", CS_OPT_BOOL, "false", 0, 0, 0,
@@ -334,6 +337,7 @@ int main(int argc, char **argv)
     sc.nparts = (int)cs_conf_int(sc.conf, "topics.partitions");
     sc.batch_max = (int)cs_conf_int(sc.conf, "batch.max");
     sc.linger_ms = cs_conf_int(sc.conf, "batch.linger.ms");
+    sc.settle_ms = cs_conf_int(sc.conf, "batch.settle.ms");
     sc.max_attempts = (int)cs_conf_int(sc.conf, "sync.max_attempts");
     sc.commit_interval_ms = cs_conf_int(sc.conf, "commit.interval.ms");
     sc.paused = cs_conf_bool(sc.conf, "sync.paused");

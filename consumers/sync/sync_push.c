@@ -423,12 +423,28 @@ static int push_mkt_one(sc_t *sc, uint32_t e)
     return CS_OK;
 }
 
+typedef struct settle_s {
+    cs_queue_t *q;
+    int64_t cutoff;
+} settle_t;
+
+/* cs_queue_take predicate: sync-now entries always; others enqueued before the cutoff. */
+static int settled(void *opaque, uint32_t e)
+{
+    const settle_t *st = opaque;
+    const cs_qentry_t *x = cs_queue_entry(st->q, e);
+    if (x->list == CS_QL_PRIO)
+        return 1;
+    return x->enqueued_ms <= st->cutoff ? 1 : -1;
+}
+
 int sc_flush(sc_t *sc, int force)
 {
     cs_queue_t *q = sc->sync.queue;
     int64_t now = cs_now_ms();
     uint32_t batch[200], tocrm[200];
     size_t n, ncrm = 0, nmkt = 0, prio, ready;
+    settle_t settle = {sc->sync.queue, INT64_MAX};
     int err;
 
     cs_queue_due(q, now);
@@ -439,11 +455,18 @@ int sc_flush(sc_t *sc, int force)
     /* Paused: nothing is pushed but sync-now; the queue keeps growing. */
     if (prio == 0 && (sc->paused || ready == 0))
         return 0;
-    if (!force && prio == 0 && ready < (size_t)sc->batch_max &&
-        cs_queue_oldest(q, CS_QL_READY) + sc->linger_ms > now)
-        return 0;
+    settle.cutoff = INT64_MAX;
+    if (!force && prio == 0 && cs_queue_oldest(q, CS_QL_READY) + sc->linger_ms > now) {
+        /* Before the linger deadline, only a full batch of settled entries goes: a prospect
+         * whose burst is still being read (its events sit in three topics, fetched at
+         * different moments) would otherwise be written twice. */
+        settle.cutoff = now - sc->settle_ms;
+        if (cs_queue_count_before(q, CS_QL_READY, settle.cutoff, (size_t)sc->batch_max) <
+            (size_t)sc->batch_max)
+            return 0;
+    }
 
-    n = cs_queue_take(q, batch, (size_t)sc->batch_max, sc->paused, NULL, NULL);
+    n = cs_queue_take(q, batch, (size_t)sc->batch_max, sc->paused, settled, &settle);
     for (size_t i = 0; i < n; i++)
         if (state_of(sc, batch[i])->dirty_crm)
             tocrm[ncrm++] = batch[i];
