@@ -48,6 +48,7 @@ typedef struct cs_qentry_s {
     uint32_t voff[CS_FIELDS_MAX];
     uint16_t vlen[CS_FIELDS_MAX];
     char last_error[96]; /* last per-record error (code: message), for retries */
+    int64_t hold_until;  /* > 0: not pushed before this (monotonic ms), see cs_sync_hold */
     /* Accepted but not yet pushed: the field memory the state record takes on when the
      * push succeeds (cs_sync_pushed). Until then the record keeps what was last pushed, so
      * the changelog never claims a change that is not in the other system. */

@@ -359,27 +359,16 @@ static cs_result_t apply_crm(cs_sync_t *s, uint32_t st, const cs_event_t *ev, in
 
     /* A record crmsync linked to a prospect (it carries the prospect id as its external id)
      * arriving under a key no prospect has: its email changed in the CRM. */
-    if (!(p->flags & CS_PS_SEEN_MARKETING) && ev->ext_prospect_id > 0 &&
-        (ev->present & (1u << CS_F_EMAIL))) {
-        uint32_t h;
-        if (!s->sync_email_changes)
-            return CS_R_IGNORED; /* CRM email changes apply only when enabled */
+    /* A record crmsync stamped with a prospect id (its external id) under a key whose
+     * prospect snapshot this replica has not seen: either the snapshot is still unread (the
+     * topics are read in no common order) or the record's email changed in the CRM. Its
+     * changes wait in the queue (cs_sync_hold) for the snapshot, which decides as usual;
+     * without one in time it is an email change. */
+    int stamped = !(p->flags & CS_PS_SEEN_MARKETING) && ev->ext_prospect_id > 0;
+    if (stamped) {
         p->prospect_id = ev->ext_prospect_id;
-        p->flags |= CS_PS_HAS_PROSPECT_ID | CS_PS_SEEN_MARKETING;
-        /* The other fields were in sync under the old email: remember them as agreed and
-         * send marketing only the new email. */
-        for (int f = 0; f < fm->n; f++) {
-            if (f == CS_F_EMAIL || !(ev->present & (1u << f)) || !fm->f[f].mkt_name)
-                continue;
-            p->fields[f].hash = cs_value_hash(ev->values[f].p, ev->values[f].len);
-            p->fields[f].time = ev->time;
-            p->side_crm |= 1u << f;
-        }
-        h = cs_value_hash(ev->values[CS_F_EMAIL].p, ev->values[CS_F_EMAIL].len);
-        hashes[CS_F_EMAIL] = h;
-        return enqueue(s, st, ev, 1u << CS_F_EMAIL, hashes, ev->values, 0, now_ms, 0);
+        p->flags |= CS_PS_HAS_PROSPECT_ID;
     }
-
     for (int f = 0; f < fm->n; f++) {
         uint32_t bit = 1u << f;
         if (!(ev->present & bit) || !fm->f[f].mkt_name || fm->f[f].wins == CS_WINS_MARKETING)
@@ -406,6 +395,15 @@ static cs_result_t apply_crm(cs_sync_t *s, uint32_t st, const cs_event_t *ev, in
         drop_if_clean(s, p);
         return CS_R_DEDUP;
     }
+    if (stamped) {
+        cs_result_t r = enqueue(s, st, ev, take, hashes, ev->values, 0, now_ms, 0);
+        if (r == CS_R_QUEUED || r == CS_R_COALESCED) {
+            cs_qentry_t *x = cs_queue_entry(s->queue, cs_store_at(s->store, st)->queue);
+            if (!x->hold_until)
+                x->hold_until = now_ms + s->hold_ms;
+        }
+        return r;
+    }
     if (!(p->flags & CS_PS_SEEN_MARKETING) && !s->auto_create_prospects) {
         /* No prospect known for this record and creating one is off: wait. */
         p->wait = CS_WAIT_NO_PROSPECT;
@@ -414,6 +412,36 @@ static cs_result_t apply_crm(cs_sync_t *s, uint32_t st, const cs_event_t *ev, in
     if (p->wait == CS_WAIT_NO_PROSPECT)
         p->wait = CS_WAIT_NONE;
     return enqueue(s, st, ev, take, hashes, ev->values, 0, now_ms, 0);
+}
+
+int cs_sync_hold(cs_sync_t *s, uint32_t e, int64_t now_ms)
+{
+    cs_qentry_t *x = cs_queue_entry(s->queue, e);
+    cs_pstate_t *p = cs_store_at(s->store, x->state);
+    uint32_t email = 1u << CS_F_EMAIL;
+    if (p->flags & CS_PS_SEEN_MARKETING) {
+        x->hold_until = 0; /* the snapshot came: the rules already compared it */
+        return 1;
+    }
+    if (now_ms < x->hold_until)
+        return 0;
+    x->hold_until = 0;
+    if (!s->sync_email_changes || !(p->dirty_mkt & email)) {
+        /* An email change that is not to be applied (or no email change at all): drop. */
+        cs_queue_remove(s->queue, e);
+        p->queue = CS_NONE;
+        p->dirty_crm = p->dirty_mkt = 0;
+        p->flags &= ~CS_PS_HAS_PROSPECT_ID;
+        return -1;
+    }
+    /* The linked record's email changed: the other fields were in sync under the old email,
+     * so they are agreed as they are; only the new email goes to the prospect. */
+    for (int f = 0; f < s->fm->n; f++)
+        if ((p->dirty_mkt & (1u << f)) && f != CS_F_EMAIL)
+            converge(s, p, f);
+    p->flags |= CS_PS_SEEN_MARKETING;
+    cs_sync_log_mark(s, x->state);
+    return 1;
 }
 
 int cs_sync_log_mark(cs_sync_t *s, uint32_t st)

@@ -81,6 +81,8 @@ typedef struct cs_sync_s {
     const cs_fieldmap_t *fm;
     int sync_email_changes;
     int auto_create_prospects;
+    int64_t hold_ms; /* how long a CRM change of a crmsync-stamped record under an unknown key
+                        waits for the prospect's snapshot before it counts as an email change */
     uint64_t results[CS_R_COUNT_]; /* events by outcome */
     /* records whose persisted part changed (log_dirty set): the consumer writes them to the
      * changelog and clears the list (cs_sync_log_clear) before it commits offsets */
@@ -114,6 +116,12 @@ int cs_sync_pushed(cs_sync_t *s, uint32_t e, int to_crm);
  * (the state record keeps what was last pushed, so the next snapshot finds the changes
  * again). */
 void cs_sync_park(cs_sync_t *s, uint32_t e, cs_wait_t why);
+
+/* A held entry (hold_until > 0) at flush time, now_ms monotonic. Returns 1 when it may be
+ * pushed now (its prospect's snapshot arrived, or the hold expired and it is a CRM email
+ * change to apply), 0 to leave it (still holding), -1 when it was dropped (an expired email
+ * change with sync_email_changes off). */
+int cs_sync_hold(cs_sync_t *s, uint32_t e, int64_t now_ms);
 
 /* Formats ms since epoch as Salesforce's "2026-11-25T07:40:00.000+0000" (28 characters). */
 void cs_format_time(int64_t ms, char out[40]);

@@ -267,11 +267,13 @@ static int restore_partition(sc_t *sc, int part)
         rd_kafka_resp_err_t qe = rd_kafka_query_watermark_offsets(rk, topic, part, &lo, &hi, 5000);
         if (!qe)
             break;
-        if (tries >= 5 || cs_run_stopping()) {
+        if (tries >= 40 || cs_run_stopping()) {
             CS_ERROR("sync", "restore of %s [%d]: %s", topic, part, rd_kafka_err2str(qe));
             err = CS_ERR_KAFKA;
             goto out;
         }
+        /* e.g. "not leader" right after the topic was created, or during a broker restart */
+        cs_run_sleep_ms(250);
     }
     if (hi > lo) {
         l = rd_kafka_topic_partition_list_new(1);

@@ -31,6 +31,10 @@ static const cs_opt_t sync_opts[] = {
     {"sync.assign_unassigned_to", CS_OPT_STRING, "", 0, 0, 0,
      "CRM user owning leads created for unassigned prospects; empty = unassigned, unmatched "
      "prospects wait"},
+    {"sync.stamped_hold.ms", CS_OPT_INT, "5000", 0, 600000, 0,
+     "how long a CRM change of a record crmsync stamped with a prospect id, under an email no "
+     "prospect snapshot has shown yet, waits for that snapshot before it counts as an email "
+     "change"},
     {"sync.max_attempts", CS_OPT_INT, "5", 1, 1000, 0,
      "attempts of a record that fails with a transient error before it is parked"},
     {"sync.paused", CS_OPT_BOOL, "false", 0, 0, 0,
@@ -261,8 +265,8 @@ static int run(sc_t *sc)
         /* Wake up in time for the oldest queued prospect's linger deadline. */
         if (cs_queue_len(sc->sync.queue, CS_QL_READY) && !sc->paused && now >= sc->hold_until) {
             int64_t due = cs_queue_oldest(sc->sync.queue, CS_QL_READY) + sc->linger_ms - now;
-            if (due < wait)
-                wait = due < 0 ? 0 : (int)due;
+            if (due < wait) /* at least 5 ms: a held entry must not make the loop spin */
+                wait = due < 5 ? 5 : (int)due;
         }
         while (n < 10000 && (m = cs_consumer_poll(sc->consumer, n ? 0 : wait))) {
             if (!n)
@@ -367,6 +371,7 @@ int main(int argc, char **argv)
     sc.sync.fm = &sc.fm;
     sc.sync.sync_email_changes = cs_conf_bool(sc.conf, "sync.email_changes");
     sc.sync.auto_create_prospects = cs_conf_bool(sc.conf, "sync.auto_create_prospects");
+    sc.sync.hold_ms = cs_conf_int(sc.conf, "sync.stamped_hold.ms");
     if (!sc.sync.store || !sc.sync.queue)
         goto out;
     if (!(sc.api = cs_api_new(sc.conf, sc.metrics, errstr, sizeof(errstr)))) {

@@ -368,7 +368,18 @@ static int settle(consumer_t *cs, int n, double events, int allow_queue)
             depth += d < 0 ? 0 : d;
         }
         if (consumed >= events && (allow_queue || depth == 0)) {
-            usleep(1500000); /* the gauges refresh every second; let the last batch finish */
+            /* The gauges refresh every second: confirm on a fresh reading. */
+            usleep(1200000);
+            if (!allow_queue) {
+                depth = 0;
+                for (int i = 0; i < n; i++) {
+                    double d = metric(&cs[i], "crmsync_queue_depth", NULL);
+                    depth += d < 0 ? 0 : d;
+                }
+                if (depth > 0)
+                    continue;
+            }
+            usleep(300000); /* let the last batch finish */
             return 0;
         }
         usleep(100000);

@@ -417,6 +417,39 @@ static void test_activity_before_snapshot(void)
     ctx_free(&c);
 }
 
+/* A CRM edit of a record crmsync stamped, read before the prospect's snapshot: held for the
+ * snapshot, which decides as usual; without one in time it is an email change. */
+static void test_stamped_before_snapshot(void)
+{
+    ctx_t c;
+    ctx_init(&c);
+    c.s.hold_ms = 5000;
+    cs_event_t cr =
+        crm("st@x.com", 9000, CS_LINK_LEAD, "00Q000000000009AAA", "st@x.com", "Edited", "Lead");
+    cr.ext_prospect_id = 4242;
+    CHECK_INT(cs_sync_apply(&c.s, &cr, 100), CS_R_QUEUED);
+    cs_pstate_t *p = st(&c, "st@x.com");
+    uint32_t e = p->queue;
+    CHECK_INT(cs_sync_hold(&c.s, e, 200), 0);                          /* still waiting */
+    cs_event_t ev = prospect("st@x.com", 8000, "Old", "Lead", "Acme"); /* older snapshot */
+    ev.prospect_id = 4242;
+    cs_sync_apply(&c.s, &ev, 300);
+    CHECK_INT(cs_sync_hold(&c.s, e, 400), 1); /* released by the snapshot */
+    p = st(&c, "st@x.com");
+    CHECK(p->dirty_mkt & (1u << CS_F_FIRST_NAME)); /* the CRM edit goes to marketing */
+    ctx_free(&c);
+
+    /* no snapshot: an email change, dropped when email changes are off */
+    ctx_init(&c);
+    c.s.hold_ms = 5000;
+    cr.time = 9100;
+    CHECK_INT(cs_sync_apply(&c.s, &cr, 100), CS_R_QUEUED);
+    e = st(&c, "st@x.com")->queue;
+    CHECK_INT(cs_sync_hold(&c.s, e, 5200), -1);
+    CHECK_INT(cs_queue_total(c.s.queue), 0);
+    ctx_free(&c);
+}
+
 static void test_behaviours(void)
 {
     ctx_t c;
@@ -527,6 +560,7 @@ int main(void)
     test_pending_not_persisted();
     test_partial_snapshot();
     test_activity_before_snapshot();
+    test_stamped_before_snapshot();
     test_store_and_queue();
     return cs_test_report();
 }
