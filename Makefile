@@ -38,6 +38,16 @@ demo: build
 bench: build
 	@BUILD=$(BUILD) tools/bench.sh $(BENCH_ARGS)
 
+# The pipeline under faults (replica kills, a broker restart, 503s, rate limits, expiring
+# tokens, poison records), checked against the workload; CHAOS_ARGS=--large for 1M events.
+.PHONY: chaos
+chaos: build
+	@BUILD=$(BUILD) tools/chaos.sh $(CHAOS_ARGS)
+
+# AddressSanitizer + UndefinedBehaviorSanitizer build of every tier.
+sanitize:
+	@$(MAKE) test BUILD=build-asan CMAKE_FLAGS=-DCRMSYNC_SANITIZE=ON
+
 # The sanitizer runtime options: any UBSan finding fails like an ASan one, leaks fail at
 # exit (narrow library suppressions in tests/lsan.supp).
 SAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=0 \

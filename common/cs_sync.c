@@ -250,6 +250,8 @@ static cs_result_t apply_prospect(cs_sync_t *s, uint32_t st, const cs_event_t *e
         }
         if (m.hash && ev->time <= m.time)
             continue; /* stale: older than the value remembered */
+        if (h == p->fields[f].hash && (p->dirty_mkt & bit))
+            continue; /* still the agreed value here; the CRM's newer one is on its way */
         if (m.hash && fm->f[f].wins == CS_WINS_CRM && m.from_crm && p->crm_object != CS_LINK_NONE)
             continue; /* the CRM owns this field once a record exists */
         take |= bit;
@@ -386,6 +388,11 @@ static cs_result_t apply_crm(cs_sync_t *s, uint32_t st, const cs_event_t *ev, in
             continue;
         }
         if (m.hash && ev->time <= m.time)
+            continue;
+        /* The value last agreed on (typically our own earlier write coming back, stamped
+         * with its write time) is not a CRM change while a newer marketing value is on its
+         * way: it must not revert it. */
+        if (h == p->fields[f].hash && (p->dirty_crm & bit))
             continue;
         if (m.hash && fm->f[f].wins == CS_WINS_MARKETING && !m.from_crm)
             continue;

@@ -243,7 +243,8 @@ int sc_decode(sc_t *sc, const rd_kafka_message_t *msg, cs_ev_kind_t kind, cs_eve
         set_value(ev, CS_F_EMAIL, str_field(r, CS_CRM_EMAIL));
         set_value(ev, CS_F_FIRST_NAME, str_field(r, CS_CRM_FIRST_NAME));
         set_value(ev, CS_F_LAST_NAME, str_field(r, CS_CRM_LAST_NAME));
-        set_value(ev, CS_F_COMPANY, str_field(r, CS_CRM_COMPANY));
+        if (ev->crm_object == CS_LINK_LEAD) /* a contact's company is its account's */
+            set_value(ev, CS_F_COMPANY, str_field(r, CS_CRM_COMPANY));
         set_value(ev, CS_F_PHONE, str_field(r, CS_CRM_PHONE));
         set_value(ev, CS_F_TITLE, str_field(r, CS_CRM_TITLE));
         set_value(ev, CS_F_OPTED_OUT, lit(bool_field(r, CS_CRM_OPTED_OUT) ? "true" : "false"));

@@ -348,6 +348,7 @@ int main(int argc, char **argv)
     sc.assign_unassigned_to = cs_conf_str(sc.conf, "sync.assign_unassigned_to");
     sc.api_healthy = 1;
     cs_backoff_init(&sc.backoff);
+    sc.backoff.rate_max_ms = 60000; /* a rate limit holds every push: keep the hold short */
     sc.owned = calloc((size_t)sc.nparts, 1);
     sc.next_offset = malloc(3 * (size_t)sc.nparts * sizeof(int64_t));
     sc.stored = malloc(3 * (size_t)sc.nparts * sizeof(int64_t));

@@ -124,21 +124,39 @@ static int fetch_values(sc_t *sc, uint32_t e)
         v = json_object_get(obj, fd->mkt_name);
         if (f == CS_F_OWNER) {
             const char *crm = json_is_integer(v) ? sc_user_crm(sc, json_integer_value(v)) : "";
-            if (*crm)
+            if (*crm && !(p->dirty_mkt & (1u << f))) {
+                cs_qentry_t *x = cs_queue_entry(sc->sync.queue, e);
                 cs_queue_set_value(sc->sync.queue, e, f, crm, strlen(crm));
+                x->phash[f] = cs_value_hash(crm, strlen(crm));
+                x->ptime[f] = p->updated_at;
+                x->pside_crm &= ~(1u << f);
+                p->dirty_crm |= 1u << f;
+            }
             continue;
         }
-        if (!v || json_is_null(v)) {
-            cs_queue_set_value(sc->sync.queue, e, f, NULL, 0);
-        } else if (json_is_string(v)) {
-            cs_queue_set_value(sc->sync.queue, e, f, json_string_value(v), json_string_length(v));
+        const char *sv = NULL;
+        size_t sl = 0;
+        if (json_is_string(v)) {
+            sv = json_string_value(v);
+            sl = json_string_length(v);
         } else if (json_is_boolean(v)) {
-            cs_queue_set_value(sc->sync.queue, e, f, json_is_true(v) ? "true" : "false",
-                               json_is_true(v) ? 4 : 5);
+            sv = json_is_true(v) ? "true" : "false";
+            sl = strlen(sv);
         } else if (json_is_integer(v)) {
-            int n = snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-            cs_queue_set_value(sc->sync.queue, e, f, num, (size_t)n);
+            sl = (size_t)snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+            sv = num;
+        } else if (v && !json_is_null(v)) {
+            continue; /* a type the mapping does not carry */
         }
+        if (p->dirty_mkt & (1u << f))
+            continue; /* a CRM value is on its way to marketing: that one stands */
+        /* A field read here is pushed as the marketing value it is now. */
+        cs_queue_set_value(sc->sync.queue, e, f, sv, sl);
+        cs_qentry_t *x = cs_queue_entry(sc->sync.queue, e);
+        x->phash[f] = cs_value_hash(sv, sl);
+        x->ptime[f] = p->updated_at;
+        x->pside_crm &= ~(1u << f);
+        p->dirty_crm |= 1u << f;
     }
     json_decref(obj);
     p = state_of(sc, e);
@@ -245,6 +263,7 @@ static int push_crm(sc_t *sc, uint32_t *es, size_t n)
         free(email_buf);
         if (err)
             return err;
+        cs_backoff_reset(&sc->backoff);
         for (size_t i = 0; i < nm; i++) {
             cs_pstate_t *p = state_of(sc, mat[i]);
             if (matches[i].object != CS_LINK_NONE) {
@@ -252,6 +271,19 @@ static int push_crm(sc_t *sc, uint32_t *es, size_t n)
                 p->crm_object = (uint8_t)matches[i].object;
                 upd[nu++] = mat[i];
             } else if ((p->flags & CS_PS_ASSIGNED) || *sc->assign_unassigned_to) {
+                /* A create needs the prospect's values, not just what changed (e.g. only an
+                 * activity time after a restart): read them first rather than create a lead
+                 * of placeholders. */
+                if (!(cs_queue_entry(sc->sync.queue, mat[i])->has_value & (1u << CS_F_LAST_NAME)) &&
+                    (p->flags & CS_PS_HAS_PROSPECT_ID)) {
+                    if ((err = fetch_values(sc, mat[i]))) {
+                        if (cs_err_class(err) == CS_CLASS_RETRY)
+                            return err;
+                        record_failed(sc, mat[i], CS_DIRECTION_TO_CRM, "FETCH_FAILED",
+                                      cs_api_last(sc->api)->errstr);
+                        continue;
+                    }
+                }
                 cre[nc++] = mat[i];
             } else {
                 size_t klen;
@@ -285,6 +317,7 @@ static int push_crm(sc_t *sc, uint32_t *es, size_t n)
         err = cs_api_crm_update(sc->api, recs, results);
         if (err)
             return err;
+        cs_backoff_reset(&sc->backoff);
         cs_counter_add(sc->m.batches[0], 1);
         for (size_t i = 0; i < nu; i++) {
             if (results[i].success) {
@@ -346,6 +379,7 @@ static int push_crm(sc_t *sc, uint32_t *es, size_t n)
         err = cs_api_crm_upsert(sc->api, "Lead", recs, results);
         if (err)
             return err;
+        cs_backoff_reset(&sc->backoff);
         cs_counter_add(sc->m.batches[0], 1);
         for (size_t i = 0; i < nc; i++) {
             if (results[i].success) {
@@ -409,6 +443,7 @@ static int push_mkt_one(sc_t *sc, uint32_t e)
         }
     }
     if (!err) {
+        cs_backoff_reset(&sc->backoff); /* the backoff grows only over consecutive failures */
         acknowledged(sc, e, 0);
         return CS_OK;
     }

@@ -848,8 +848,9 @@ static void s_deleted_lead(void)
     char path[128];
     int status = 0;
     begin("a linked lead deleted in the CRM is matched again and re-created", NULL);
+    int64_t pid = mkt_create("gone@x.example", "Go", "Ne");
     start_consumer(&c, 0);
-    pc_t p = {"gone@x.example", 801, "Go", "Ne", NULL, mkt_users[0], 0, CS_CAUSE_CREATED, 0};
+    pc_t p = {"gone@x.example", pid, "Go", "Ne", NULL, mkt_users[0], 0, CS_CAUSE_CREATED, 0};
     send_prospect(&p);
     flush_events();
     CHECK_INT(settle(&c, 1, 1, 0), 0);

@@ -450,6 +450,40 @@ static void test_stamped_before_snapshot(void)
     ctx_free(&c);
 }
 
+/* Our own earlier write coming back (stamped with its write time) must not revert a newer
+ * edit waiting to go out, on either side. */
+static void test_echo_does_not_revert(void)
+{
+    ctx_t c;
+    ctx_init(&c);
+    cs_event_t m2 = prospect("echo@x.com", 1000, "M2", "E", "Acme");
+    m2.assigned_user_id = 1;
+    cs_sync_apply(&c.s, &m2, 0);
+    push_all(&c); /* M2 is in the CRM now */
+    cs_event_t m3 = prospect("echo@x.com", 2000, "M3", "E", "Acme");
+    m3.assigned_user_id = 1;
+    CHECK_INT(cs_sync_apply(&c.s, &m3, 0), CS_R_QUEUED);
+    cs_event_t echo = crm("echo@x.com", 3000, CS_LINK_LEAD, "00Q00000000000EAAA", "echo@x.com",
+                          "M2", "E"); /* written at 3000 with the value M2 */
+    CHECK_INT(cs_sync_apply(&c.s, &echo, 0), CS_R_DEDUP);
+    cs_pstate_t *p = st(&c, "echo@x.com");
+    CHECK(p->dirty_crm & (1u << CS_F_FIRST_NAME)); /* M3 still goes out */
+    CHECK_INT(p->dirty_mkt, 0);
+    push_all(&c);
+
+    /* the other way: a CRM edit waiting for marketing, marketing's snapshot still old */
+    cs_event_t c1 =
+        crm("echo@x.com", 4000, CS_LINK_LEAD, "00Q00000000000EAAA", "echo@x.com", "C1", "E");
+    CHECK_INT(cs_sync_apply(&c.s, &c1, 0), CS_R_QUEUED);
+    cs_event_t stale = prospect("echo@x.com", 5000, "M3", "E", "Acme"); /* the agreed value */
+    stale.assigned_user_id = 1;
+    cs_sync_apply(&c.s, &stale, 0);
+    p = st(&c, "echo@x.com");
+    CHECK(p->dirty_mkt & (1u << CS_F_FIRST_NAME)); /* C1 still goes out */
+    CHECK(!(p->dirty_crm & (1u << CS_F_FIRST_NAME)));
+    ctx_free(&c);
+}
+
 static void test_behaviours(void)
 {
     ctx_t c;
@@ -561,6 +595,7 @@ int main(void)
     test_partial_snapshot();
     test_activity_before_snapshot();
     test_stamped_before_snapshot();
+    test_echo_does_not_revert();
     test_store_and_queue();
     return cs_test_report();
 }
