@@ -192,6 +192,14 @@ static int instance(cs_api_t *a)
     return cs_oauth_instance_url(a->oauth, a->instance, sizeof(a->instance));
 }
 
+int cs_api_self_user(cs_api_t *a, char *buf, size_t n)
+{
+    int err = instance(a); /* fetches a token when there is none */
+    if (err)
+        return err;
+    return cs_oauth_user_id(a->oauth, buf, n);
+}
+
 static int crm_call(cs_api_t *a, const char *method, const char *path, const char *body, size_t len)
 {
     static const char *const hdrs[] = {"Content-Type: application/json", "Accept: application/json",

@@ -46,6 +46,12 @@ const char *cs_api_external_id_field(const cs_api_t *a);
  * or the user behind the token). "" when unknown. */
 const char *cs_api_connector_user(const cs_api_t *a);
 
+/* The CRM user crmsync writes as (the user behind the token; fetches a token when none is
+ * held yet). Its changes coming back through the CRM stream are echoes. Returns CS_OK with
+ * the 18-character id in buf (>= 19 bytes), or an error (token endpoint unreachable, no id
+ * in its answer). */
+int cs_api_self_user(cs_api_t *a, char *buf, size_t n);
+
 /* Calls made so far per system (each HTTP request counts once, retries included). */
 uint64_t cs_api_crm_calls(const cs_api_t *a);
 uint64_t cs_api_mkt_calls(const cs_api_t *a);

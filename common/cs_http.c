@@ -800,6 +800,7 @@ struct cs_oauth_s {
     size_t form_len;
     char token[TOKEN_MAX];
     char instance_url[512];
+    char user_id[19];   /* the user behind the token (last segment of its "id" URL), "" unknown */
     int64_t fetched_ms; /* monotonic time of the last successful fetch, 0 = none */
     unsigned fetches;
     int64_t min_refresh_ms;
@@ -948,6 +949,13 @@ static int oauth_fetch_locked(cs_oauth_t *o, char *errstr, size_t errstr_size)
     strcpy(o->token, tok);
     if (inst)
         snprintf(o->instance_url, sizeof(o->instance_url), "%s", inst);
+    {
+        /* "id": "https://login.salesforce.com/id/00D.../005...": the user's id is last */
+        const char *id = json_string_value(json_object_get(j, "id"));
+        const char *slash = id ? strrchr(id, '/') : NULL;
+        if (slash && (strlen(slash + 1) == 18 || strlen(slash + 1) == 15))
+            snprintf(o->user_id, sizeof(o->user_id), "%s", slash + 1);
+    }
     o->fetched_ms = cs_now_ms();
     if (o->fetched_ms == 0)
         o->fetched_ms = 1;
@@ -1012,6 +1020,20 @@ int cs_oauth_instance_url(cs_oauth_t *o, char *buf, size_t bufsize)
         rc = CS_ERR_TOO_LARGE;
     else
         strcpy(buf, o->instance_url);
+    pthread_mutex_unlock(&o->lock);
+    return rc;
+}
+
+int cs_oauth_user_id(cs_oauth_t *o, char *buf, size_t bufsize)
+{
+    int rc = CS_OK;
+    if (!o || !buf || bufsize < 19)
+        return CS_ERR_INVAL;
+    pthread_mutex_lock(&o->lock);
+    if (!o->user_id[0])
+        rc = CS_ERR_STATE;
+    else
+        snprintf(buf, bufsize, "%s", o->user_id);
     pthread_mutex_unlock(&o->lock);
     return rc;
 }

@@ -183,6 +183,11 @@ int cs_oauth_get_token(void *opaque, int force_refresh, char *buf, size_t bufsiz
  * Returns CS_OK, CS_ERR_STATE before the first successful fetch, CS_ERR_TOO_LARGE. */
 int cs_oauth_instance_url(cs_oauth_t *o, char *buf, size_t bufsize);
 
+/* Copies the id of the user behind the token (the last segment of the token response's "id"
+ * URL, e.g. "005..."). Returns CS_OK, CS_ERR_STATE when unknown (no fetch yet, or no id
+ * answered), CS_ERR_INVAL (bufsize < 19). Any thread. */
+int cs_oauth_user_id(cs_oauth_t *o, char *buf, size_t bufsize);
+
 /* Number of successful token fetches so far (tests, metrics). */
 unsigned cs_oauth_fetch_count(cs_oauth_t *o);
 

@@ -367,6 +367,8 @@ static cs_result_t apply_crm(cs_sync_t *s, uint32_t st, const cs_event_t *ev, in
      * changes wait in the queue (cs_sync_hold) for the snapshot, which decides as usual;
      * without one in time it is an email change. */
     int stamped = !(p->flags & CS_PS_SEEN_MARKETING) && ev->ext_prospect_id > 0;
+    int echo = s->self_user[0] && ev->last_modified_by.p && ev->last_modified_by.len >= 15 &&
+               !strncmp(ev->last_modified_by.p, s->self_user, 15);
     if (stamped) {
         p->prospect_id = ev->ext_prospect_id;
         p->flags |= CS_PS_HAS_PROSPECT_ID;
@@ -388,6 +390,11 @@ static cs_result_t apply_crm(cs_sync_t *s, uint32_t st, const cs_event_t *ev, in
             continue;
         }
         if (m.hash && ev->time <= m.time)
+            continue;
+        /* Our own write coming back (the record's last modifier is crmsync's user) carries
+         * nothing new: its LastModifiedDate is the time of the write, not of the value, so
+         * it must never win "most recent" over a value that changed meanwhile. */
+        if (echo)
             continue;
         /* The value last agreed on (typically our own earlier write coming back, stamped
          * with its write time) is not a CRM change while a newer marketing value is on its

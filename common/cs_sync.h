@@ -81,8 +81,10 @@ typedef struct cs_sync_s {
     const cs_fieldmap_t *fm;
     int sync_email_changes;
     int auto_create_prospects;
-    int64_t hold_ms; /* how long a CRM change of a crmsync-stamped record under an unknown key
-                        waits for the prospect's snapshot before it counts as an email change */
+    char self_user[19]; /* the CRM user crmsync writes as ("" until known): its changes are
+                           echoes of our own writes */
+    int64_t hold_ms;    /* how long a CRM change of a crmsync-stamped record under an unknown key
+                           waits for the prospect's snapshot before it counts as an email change */
     uint64_t results[CS_R_COUNT_]; /* events by outcome */
     /* records whose persisted part changed (log_dirty set): the consumer writes them to the
      * changelog and clears the list (cs_sync_log_clear) before it commits offsets */

@@ -80,7 +80,8 @@ typedef struct sc_s {
     int nusers;
 
     /* loop state */
-    int64_t hold_until; /* batch-level backoff: no flush before this (monotonic ms) */
+    int64_t hold_until;    /* batch-level backoff: no flush before this (monotonic ms) */
+    int64_t next_self_try; /* when to ask again for the user crmsync writes as */
     cs_backoff_t backoff;
     int64_t last_commit_ms;
     int api_healthy;

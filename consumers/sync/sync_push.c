@@ -486,6 +486,14 @@ int sc_flush(sc_t *sc, int force)
     int err;
 
     cs_queue_due(q, now);
+    if (!sc->sync.self_user[0] && now >= sc->next_self_try) {
+        /* Echo suppression needs the user we write as; ask until the token endpoint says. */
+        if (cs_api_self_user(sc->api, sc->sync.self_user, sizeof(sc->sync.self_user)))
+            sc->next_self_try = now + 5000;
+        else
+            CS_INFO("sync", "writing as CRM user %s: its changes coming back are echoes",
+                    sc->sync.self_user);
+    }
     if (now < sc->hold_until)
         return 0;
     prio = cs_queue_len(q, CS_QL_PRIO);

@@ -484,6 +484,29 @@ static void test_echo_does_not_revert(void)
     ctx_free(&c);
 }
 
+/* A change made by crmsync's own CRM user is an echo, whatever its LastModifiedDate: even
+ * when the remembered state is older than the write (a replica restarted before recording
+ * it), it never wins over the marketing value. */
+static void test_self_user_echo(void)
+{
+    ctx_t c;
+    ctx_init(&c);
+    snprintf(c.s.self_user, sizeof(c.s.self_user), "005000000000001AAA");
+    cs_event_t m = prospect("self@x.com", 1000, "M2", "S", "Acme");
+    cs_sync_apply(&c.s, &m, 0);
+    push_all(&c);
+    cs_event_t echo = crm("self@x.com", 9000, CS_LINK_LEAD, "00Q00000000000SAAA", "self@x.com",
+                          "M3", "S"); /* our write of a value the state never recorded */
+    echo.last_modified_by.p = "005000000000001AAA";
+    echo.last_modified_by.len = 18;
+    CHECK_INT(cs_sync_apply(&c.s, &echo, 0), CS_R_DEDUP);
+    CHECK_INT(st(&c, "self@x.com")->dirty_mkt, 0);
+    echo.last_modified_by.p = "005000000000002AAA"; /* a person: a real change */
+    echo.time = 9100;
+    CHECK_INT(cs_sync_apply(&c.s, &echo, 0), CS_R_QUEUED);
+    ctx_free(&c);
+}
+
 static void test_behaviours(void)
 {
     ctx_t c;
@@ -596,6 +619,7 @@ int main(void)
     test_activity_before_snapshot();
     test_stamped_before_snapshot();
     test_echo_does_not_revert();
+    test_self_user_echo();
     test_store_and_queue();
     return cs_test_report();
 }
