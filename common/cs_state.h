@@ -74,8 +74,8 @@ typedef struct cs_pstate_s {
     int64_t crm_watermark; /* newest CRM time included in the last push to marketing */
     int64_t assigned_user_id;
     char crm_id[18];
-    uint8_t crm_object; /* cs_link_t */
-    uint8_t wait;       /* cs_wait_t */
+    uint8_t crm_object;   /* cs_link_t */
+    uint8_t wait;         /* cs_wait_t */
     cs_fstate_t fields[]; /* one per mapped field */
 } cs_pstate_t;
 

@@ -51,8 +51,7 @@ int cs_time_parse_iso8601(const char *s, int64_t *ms_out)
         return CS_ERR_PARSE;
     if (*p == 'T' || *p == 't' || (*p == ' ' && p[1] >= '0' && p[1] <= '9')) {
         p++;
-        if ((h = digits(&p, 2)) < 0 || h > 24 || *p++ != ':' || (mi = digits(&p, 2)) < 0 ||
-            mi > 59)
+        if ((h = digits(&p, 2)) < 0 || h > 24 || *p++ != ':' || (mi = digits(&p, 2)) < 0 || mi > 59)
             return CS_ERR_PARSE;
         if (*p == ':') {
             p++;
