@@ -330,16 +330,9 @@ static void forget_partitions(sc_t *sc, const uint8_t *drop)
             e = next;
         }
     }
-    /* Records still waiting for the changelog keep their place only if kept. */
-    size_t w = 0;
-    for (size_t i = 0; i < sc->sync.nlog; i++) {
-        cs_pstate_t *p = cs_store_at(sc->sync.store, sc->sync.logq[i]);
-        if (!drop[p->partition])
-            sc->sync.logq[w++] = sc->sync.logq[i];
-    }
-    sc->sync.nlog = w;
     cs_store_drop_partitions(sc->sync.store, drop, (size_t)sc->nparts);
-    /* Compaction moved records: point the queue and the changelog list at them again. */
+    /* Compaction moved records: point the queue at them again, and rebuild the changelog
+     * list from the log_dirty flags of the records that are left. */
     sc->sync.nlog = 0;
     for (uint32_t st = 0; st < cs_store_count(sc->sync.store); st++) {
         cs_pstate_t *p = cs_store_at(sc->sync.store, st);
