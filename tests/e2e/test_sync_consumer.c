@@ -886,7 +886,24 @@ static void s_replicas_and_kill(void)
     begin("two replicas share partitions; one killed with SIGKILL loses nothing", NULL);
     start_consumer(&c[0], 0);
     start_consumer(&c[1], 1);
-    usleep(4000000); /* both in the group */
+    /* both in the group: each replica's /status lists the partitions it owns */
+    for (int64_t deadline = cs_now_ms() + 30000; cs_now_ms() < deadline; usleep(200000)) {
+        int ready = 0;
+        for (int i = 0; i < 2; i++) {
+            char url[96];
+            cs_http_opts_t o;
+            cs_http_result_t res;
+            memset(&o, 0, sizeof(o));
+            cs_http_t *h = cs_http_new(&o, NULL, 0);
+            snprintf(url, sizeof(url), "http://127.0.0.1:%d/status", c[i].port);
+            if (h && !cs_http_request(h, "GET", url, NULL, NULL, 0, &res))
+                ready +=
+                    json_array_size(json_object_get(cs_http_result_json(&res), "partitions")) > 0;
+            cs_http_destroy(h);
+        }
+        if (ready == 2)
+            break;
+    }
     for (int i = 0; i < 200; i++) {
         snprintf(email, sizeof(email), "rep%03d@x.example", i);
         pc_t p = {email, 3000 + i, "Rep", "A", NULL, mkt_users[0], 0, CS_CAUSE_CREATED, 0};
