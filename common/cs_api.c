@@ -128,6 +128,12 @@ fail:
     return NULL;
 }
 
+void cs_api_set_idle(cs_api_t *a, cs_http_idle_cb_t idle, void *opaque)
+{
+    cs_http_set_idle(a->crm, idle, opaque);
+    cs_http_set_idle(a->mkt, idle, opaque);
+}
+
 void cs_api_destroy(cs_api_t *a)
 {
     if (!a)

@@ -36,6 +36,11 @@ typedef struct cs_api_s cs_api_t;
 cs_api_t *cs_api_new(const cs_conf_t *conf, cs_metrics_t *metrics, char *errstr, size_t n);
 void cs_api_destroy(cs_api_t *a); /* accepts NULL */
 
+/* Work the caller's thread does while a call to either API waits for its answer
+ * (cs_http_set_idle() on both clients; not on the token endpoint). It must not call the
+ * API. NULL = none. */
+void cs_api_set_idle(cs_api_t *a, cs_http_idle_cb_t idle, void *opaque);
+
 /* The API version path prefix, e.g. "/services/data/v60.0". */
 const char *cs_api_crm_prefix(const cs_api_t *a);
 

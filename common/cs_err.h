@@ -32,7 +32,8 @@
     X(EXISTS, -19, FATAL, "already exists")                                                        \
     X(TOO_LARGE, -20, FATAL, "too large")                                                          \
     X(SHUTDOWN, -21, RETRY, "shutting down")                                                       \
-    X(STATE, -22, FATAL, "operation not valid in this state")
+    X(STATE, -22, FATAL, "operation not valid in this state")                                      \
+    X(ABORTED, -23, RETRY, "abandoned (a rebalance took the work away)")
 
 typedef enum {
 #define CS_ERR_ENUM_(name, val, cls, msg) CS_ERR_##name = val,

@@ -40,6 +40,9 @@ static const char *const outcome_name[] = {"ok",        "transport",  "timeout",
 
 struct cs_http_s {
     CURL *curl;
+    CURLM *multi; /* with an idle callback: the transfer runs through it */
+    cs_http_idle_cb_t idle;
+    void *idle_opaque;
     cs_http_opts_t opts; /* strings below are our copies */
     char *name, *user_agent, *ca_file;
     char curl_err[CURL_ERROR_SIZE];
@@ -475,6 +478,8 @@ void cs_http_destroy(cs_http_t *c)
 {
     if (!c)
         return;
+    if (c->multi)
+        curl_multi_cleanup(c->multi); /* the easy handle is never left attached */
     if (c->curl)
         curl_easy_cleanup(c->curl);
     json_decref(c->json);
@@ -553,6 +558,50 @@ static void reset_response(cs_http_t *c)
     c->json_parsed = 0;
 }
 
+void cs_http_set_idle(cs_http_t *c, cs_http_idle_cb_t idle, void *opaque)
+{
+    c->idle = idle;
+    c->idle_opaque = opaque;
+}
+
+/* curl_easy_perform(), but through a multi handle, calling the idle callback between
+ * transfers: the caller's thread does its other work while the server answers. */
+static CURLcode perform_idle(cs_http_t *c)
+{
+    CURLcode cc = CURLE_OK;
+    CURLMsg *msg;
+    int running = 1, left;
+    if (!c->multi && !(c->multi = curl_multi_init()))
+        return CURLE_OUT_OF_MEMORY;
+    if (curl_multi_add_handle(c->multi, c->curl) != CURLM_OK)
+        return CURLE_FAILED_INIT;
+    for (;;) {
+        CURLMcode mc = curl_multi_perform(c->multi, &running);
+        if (mc != CURLM_OK) {
+            snprintf(c->curl_err, sizeof(c->curl_err), "curl_multi_perform: %s",
+                     curl_multi_strerror(mc));
+            cc = mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_FAILED_INIT;
+            break;
+        }
+        if (!running)
+            break;
+        if (c->idle(c->idle_opaque) > 0)
+            continue;
+        mc = curl_multi_poll(c->multi, NULL, 0, 2, NULL);
+        if (mc != CURLM_OK) {
+            snprintf(c->curl_err, sizeof(c->curl_err), "curl_multi_poll: %s",
+                     curl_multi_strerror(mc));
+            cc = CURLE_FAILED_INIT;
+            break;
+        }
+    }
+    while ((msg = curl_multi_info_read(c->multi, &left)))
+        if (msg->msg == CURLMSG_DONE && msg->easy_handle == c->curl && cc == CURLE_OK)
+            cc = msg->data.result;
+    curl_multi_remove_handle(c->multi, c->curl);
+    return cc;
+}
+
 /* One attempt. Fills res (except the auth retry bookkeeping) and returns res->err. */
 static int perform(cs_http_t *c, const char *method, const char *url, const char *const *headers,
                    const char *body, size_t len, const char *token, cs_http_result_t *res)
@@ -606,7 +655,7 @@ static int perform(cs_http_t *c, const char *method, const char *url, const char
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, hl);
 
     int64_t t0 = cs_now_us();
-    CURLcode cc = curl_easy_perform(e);
+    CURLcode cc = c->idle ? perform_idle(c) : curl_easy_perform(e);
     int64_t dt = cs_now_us() - t0;
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
     curl_slist_free_all(hl); /* frees the Authorization line too */

@@ -80,6 +80,15 @@ void cs_http_destroy(cs_http_t *c); /* accepts NULL */
 int cs_http_request(cs_http_t *c, const char *method, const char *url, const char *const *headers,
                     const char *body, size_t len, cs_http_result_t *res);
 
+/* Work to do while a request waits for its answer: called between transfers on the
+ * calling thread, it returns how much it did (> 0 = call again at once, 0 = nothing ready:
+ * the client then waits up to 2 ms for the network). Each call should be short (well under
+ * a millisecond): the answer waits until it returns. It must not use this client. NULL =
+ * none (the default; requests then block in curl_easy_perform). The request's latency
+ * metric includes the idle work done after the answer arrived (at most one call). */
+typedef int (*cs_http_idle_cb_t)(void *opaque);
+void cs_http_set_idle(cs_http_t *c, cs_http_idle_cb_t idle, void *opaque);
+
 /* The response body parsed as JSON, parsed on the first call; NULL when it is not JSON.
  * Borrowed (do not decref) until the next request on the client. */
 json_t *cs_http_result_json(cs_http_result_t *res);

@@ -11,7 +11,7 @@ const char *cs_result_name(cs_result_t r)
     static const char *const names[CS_R_COUNT_] = {
         "ignored", "deduplicated", "queued", "coalesced", "blocked", "waiting", "unlinked", "nomem",
     };
-    return r < CS_R_COUNT_ ? names[r] : "unknown";
+    return r >= 0 && r < CS_R_COUNT_ ? names[r] : r == CS_R_BUSY ? "busy" : "unknown";
 }
 
 int cs_activity_is_trigger(cs_activity_type_t type, int identified, int score_delta)
@@ -514,6 +514,16 @@ cs_result_t cs_sync_apply(cs_sync_t *s, const cs_event_t *ev, int64_t now_ms)
     if (st == CS_NONE) {
         r = CS_R_NOMEM;
         goto out;
+    }
+    if (!created) {
+        cs_pstate_t *p = cs_store_at(s->store, st);
+        if (!s->busy_check) {
+            p->stashed = 0; /* applied in order now */
+        } else if (p->stashed || (p->queue != CS_NONE &&
+                                  cs_queue_entry(s->queue, p->queue)->list == CS_QL_INFLIGHT)) {
+            p->stashed = 1;
+            return CS_R_BUSY; /* not counted: it is applied after the batch */
+        }
     }
     plen = cs_store_record_size(s->store) - CS_PSTATE_PERSISTED_OFF;
     memcpy(before, (char *)cs_store_at(s->store, st) + CS_PSTATE_PERSISTED_OFF, plen);

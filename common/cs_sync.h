@@ -62,6 +62,8 @@ typedef struct cs_event_s {
 } cs_event_t;
 
 typedef enum {
+    CS_R_BUSY = -1,   /* not applied: the prospect is in a batch being pushed (busy_check);
+                         apply it again once the batch is done */
     CS_R_IGNORED = 0, /* not a trigger (email open, anonymous view, ...) */
     CS_R_DEDUP,       /* changes nothing: same values, stale, or covered by a watermark */
     CS_R_QUEUED,      /* the prospect entered the sync queue */
@@ -86,6 +88,11 @@ typedef struct cs_sync_s {
     int64_t hold_ms;    /* how long a CRM change of a crmsync-stamped record under an unknown key
                            waits for the prospect's snapshot before it counts as an email change */
     uint64_t results[CS_R_COUNT_]; /* events by outcome */
+    /* set while a batch is being pushed and events are read meanwhile: an event of a prospect
+     * whose entry is in the batch (CS_QL_INFLIGHT), or which already has an event set aside,
+     * changes nothing, marks the prospect (stashed) and returns CS_R_BUSY: the caller keeps
+     * it and applies it (busy_check off) after the batch, in reading order */
+    int busy_check;
     /* records whose persisted part changed (log_dirty set): the consumer writes them to the
      * changelog and clears the list (cs_sync_log_clear) before it commits offsets */
     uint32_t *logq;

@@ -5,7 +5,10 @@
  *   sync_push.c     batches: matching, CRM collection calls, marketing calls, outcomes
  *   sync_changelog.c  state changelog (write, restore), rebalance hooks, offset commits
  *
- * Everything runs on the one consumer thread; librdkafka and libmicrohttpd run their own. */
+ * Everything runs on the one consumer thread; librdkafka and libmicrohttpd run their own.
+ * While a batch waits for an API answer, that thread goes on reading and applying events
+ * (sc_idle, called by the HTTP client); an event of a prospect in the batch is kept aside
+ * (the stash) and applied once the batch is done. */
 #ifndef CS_SYNC_CONSUMER_H
 #define CS_SYNC_CONSUMER_H
 
@@ -25,6 +28,7 @@
 #include "cs_topics.h"
 
 #define SC_MAX_USERS 256
+#define SC_STASH_MAX 1024 /* events set aside during one batch; reading pauses when full */
 
 typedef struct sc_user_map_s {
     int64_t mkt_id;
@@ -88,6 +92,20 @@ typedef struct sc_s {
     int64_t last_api_error_ms;
     char score_buf[32][3]; /* scratch for numbers formatted during decode */
     int broker_down;
+
+    /* reading while a batch is pushed (sc_idle) */
+    struct {
+        rd_kafka_topic_t *rkt;
+        int kind;
+    } rkt_cache[3];   /* input topic handle -> kind, learned from the messages */
+    int in_push;      /* sc_flush is running: sc_idle may read */
+    int push_aborted; /* a rebalance ran inside sc_idle: the batch was put back */
+    struct {
+        rd_kafka_message_t *m;
+        int kind;
+    } stash[SC_STASH_MAX]; /* read while its prospect was in the batch (or had an event here
+                              already): applied in this order once the batch is done */
+    int nstash;
 } sc_t;
 
 /* sync_decode.c */
@@ -102,6 +120,15 @@ void sc_error_record(sc_t *sc, const char *key, size_t keylen, int direction, co
 /* Marketing user id of a CRM user id (-1 when unmapped), and the reverse ("" unmapped). */
 int64_t sc_user_mkt(const sc_t *sc, const char *crm_id, size_t len);
 const char *sc_user_crm(const sc_t *sc, int64_t mkt_id);
+
+/* Reads and applies input events while an API call of a batch is in flight (the HTTP
+ * client's idle callback). Returns the number of messages read. */
+int sc_idle(void *opaque);
+/* Called by the rebalance hooks: when a batch is in flight (the rebalance came through
+ * sc_idle), puts its entries back in the queue and marks it aborted. */
+void sc_push_abort(sc_t *sc);
+/* Applies the events set aside during the last batch (their partition still ours). */
+void sc_apply_stash(sc_t *sc);
 
 /* sync_push.c */
 /* Flushes at most one batch when one is due. Returns the number of entries handled. */

@@ -108,6 +108,16 @@ static void queue_low_offsets(sc_t *sc, int64_t *low)
             }
         }
     }
+    /* Events set aside during a batch are not applied yet: nothing past them either. */
+    for (int i = 0; i < sc->nstash; i++) {
+        const rd_kafka_message_t *m = sc->stash[i].m;
+        int k = sc->stash[i].kind;
+        if (k < 0 || m->partition < 0 || m->partition >= sc->nparts)
+            continue;
+        int64_t *l = &low[k * sc->nparts + m->partition];
+        if (*l < 0 || m->offset < *l)
+            *l = m->offset;
+    }
 }
 
 int sc_commit(sc_t *sc)
@@ -357,7 +367,10 @@ static void forget_partitions(sc_t *sc, const uint8_t *drop)
 void sc_on_assign(void *opaque, const rd_kafka_topic_partition_list_t *parts)
 {
     sc_t *sc = opaque;
-    uint8_t *want = calloc((size_t)sc->nparts, 1), *drop = calloc((size_t)sc->nparts, 1);
+    uint8_t *want, *drop;
+    sc_push_abort(sc); /* only when this rebalance came while a batch was in flight */
+    want = calloc((size_t)sc->nparts, 1);
+    drop = calloc((size_t)sc->nparts, 1);
     if (!want || !drop)
         goto out;
     for (int i = 0; i < parts->cnt; i++) {
@@ -390,7 +403,9 @@ out:
 void sc_on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *parts)
 {
     sc_t *sc = opaque;
-    uint8_t *drop = calloc((size_t)sc->nparts, 1);
+    uint8_t *drop;
+    sc_push_abort(sc); /* only when this rebalance came while a batch was in flight */
+    drop = calloc((size_t)sc->nparts, 1);
     if (!drop)
         return;
     /* Settle what can be settled: changelog and offsets of resolved events. */
@@ -399,6 +414,19 @@ void sc_on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *parts)
         int32_t part = parts->elems[i].partition;
         if (sc_topic_kind(sc, parts->elems[i].topic) >= 0 && part >= 0 && part < sc->nparts)
             drop[part] = 1;
+    }
+    {
+        /* Set-aside events of these partitions: no longer ours to apply (the commit above
+         * stayed below them: the next owner reads them). */
+        int kept = 0;
+        for (int i = 0; i < sc->nstash; i++) {
+            int part = sc->stash[i].m->partition;
+            if (part >= 0 && part < sc->nparts && drop[part])
+                rd_kafka_message_destroy(sc->stash[i].m);
+            else
+                sc->stash[kept++] = sc->stash[i];
+        }
+        sc->nstash = kept;
     }
     forget_partitions(sc, drop);
     free(drop);

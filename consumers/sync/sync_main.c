@@ -186,31 +186,85 @@ static rd_kafka_t *control_new(sc_t *sc, char *errstr, size_t n)
     return rk;
 }
 
-typedef struct rkt_cache_s {
-    rd_kafka_topic_t *rkt;
-    int kind;
-} rkt_cache_t;
-
-static void handle(sc_t *sc, rd_kafka_message_t *m, rkt_cache_t *cache, int64_t now_ms)
+/* The input-topic index of a message (-1: not an input topic). */
+static int msg_kind(sc_t *sc, const rd_kafka_message_t *m)
 {
-    int kind = -1;
-    cs_event_t ev;
+    int kind;
     for (int i = 0; i < 3; i++)
-        if (cache[i].rkt == m->rkt)
-            kind = cache[i].kind;
-    if (kind < 0) {
-        kind = sc_topic_kind(sc, rd_kafka_topic_name(m->rkt));
-        if (kind < 0)
-            return;
-        cache[kind].rkt = m->rkt;
-        cache[kind].kind = kind;
+        if (sc->rkt_cache[i].rkt && sc->rkt_cache[i].rkt == m->rkt)
+            return sc->rkt_cache[i].kind;
+    if (!m->rkt)
+        return -1;
+    kind = sc_topic_kind(sc, rd_kafka_topic_name(m->rkt));
+    if (kind >= 0) {
+        sc->rkt_cache[kind].rkt = m->rkt;
+        sc->rkt_cache[kind].kind = kind;
     }
-    if (m->partition < 0 || m->partition >= sc->nparts)
-        return;
+    return kind;
+}
+
+/* Applies one input message. Returns 1 when it was not applied because its prospect is in
+ * the batch being pushed (only while sc->sync.busy_check is set), else 0. */
+static int handle(sc_t *sc, rd_kafka_message_t *m, int kind, int64_t now_ms)
+{
+    cs_event_t ev;
+    if (kind < 0 || m->partition < 0 || m->partition >= sc->nparts)
+        return 0;
+    if (!sc_decode(sc, m, (cs_ev_kind_t)kind, &ev)) {
+        cs_result_t r = cs_sync_apply(&sc->sync, &ev, now_ms);
+        if (r == CS_R_BUSY)
+            return 1;
+        cs_counter_add(sc->m.results[r], 1);
+    }
     cs_counter_add(sc->m.consumed[kind], 1);
-    if (!sc_decode(sc, m, (cs_ev_kind_t)kind, &ev))
-        cs_counter_add(sc->m.results[cs_sync_apply(&sc->sync, &ev, now_ms)], 1);
-    sc->next_offset[kind * sc->nparts + m->partition] = m->offset + 1;
+    /* the highest read (a set-aside event is applied after later ones of its partition; the
+     * commit stays below set-aside and queued events on its own) */
+    if (m->offset + 1 > sc->next_offset[kind * sc->nparts + m->partition])
+        sc->next_offset[kind * sc->nparts + m->partition] = m->offset + 1;
+    return 0;
+}
+
+int sc_idle(void *opaque)
+{
+    sc_t *sc = opaque;
+    rd_kafka_message_t *m;
+    int n = 0;
+    int64_t now;
+    /* Not outside a flush, not after a rebalance aborted it, not while stopping (the drain
+     * pushes what is queued, it reads no more), and not beyond a bounded backlog of ready
+     * prospects or set-aside events. */
+    if (!sc->in_push || sc->push_aborted || cs_run_stopping() || sc->nstash >= SC_STASH_MAX ||
+        cs_queue_len(sc->sync.queue, CS_QL_READY) >= (size_t)sc->batch_max * 50)
+        return 0;
+    now = cs_now_ms();
+    sc->sync.busy_check = 1;
+    while (n < 256 && sc->nstash < SC_STASH_MAX && (m = cs_consumer_poll(sc->consumer, 0))) {
+        int kind = msg_kind(sc, m);
+        n++;
+        if (!m->err && !sc->push_aborted && handle(sc, m, kind, now)) {
+            sc->stash[sc->nstash].m = m;
+            sc->stash[sc->nstash].kind = kind;
+            sc->nstash++;
+            continue;
+        }
+        rd_kafka_message_destroy(m);
+        if (sc->push_aborted)
+            break; /* a rebalance ran inside the poll */
+    }
+    sc->sync.busy_check = 0;
+    return n;
+}
+
+void sc_apply_stash(sc_t *sc)
+{
+    int64_t now = cs_now_ms();
+    for (int i = 0; i < sc->nstash; i++) {
+        rd_kafka_message_t *m = sc->stash[i].m;
+        if (m->partition >= 0 && m->partition < sc->nparts && sc->owned[m->partition])
+            handle(sc, m, sc->stash[i].kind, now);
+        rd_kafka_message_destroy(m);
+    }
+    sc->nstash = 0;
 }
 
 static void update_gauges(sc_t *sc)
@@ -250,7 +304,6 @@ static void update_gauges(sc_t *sc)
 
 static int run(sc_t *sc)
 {
-    rkt_cache_t cache[3] = {{NULL, -1}, {NULL, -1}, {NULL, -1}};
     int64_t last_gauges = 0;
     while (!cs_run_stopping()) {
         rd_kafka_message_t *m;
@@ -272,15 +325,18 @@ static int run(sc_t *sc)
             if (!n)
                 now = cs_now_ms(); /* one clock read per poll batch: linger is coarse */
             if (!m->err)
-                handle(sc, m, cache, now);
+                handle(sc, m, msg_kind(sc, m), now);
             rd_kafka_message_destroy(m);
             n++;
             /* A full batch does not wait for the poll loop to drain. */
             if (cs_queue_len(sc->sync.queue, CS_QL_READY) >= (size_t)sc->batch_max * 4)
                 break;
         }
-        while (sc_flush(sc, 0) >= sc->batch_max)
-            ;
+        /* Events read during a batch wait for it: applied before anything else. */
+        do
+            sc_apply_stash(sc);
+        while (sc_flush(sc, 0) >= sc->batch_max);
+        sc_apply_stash(sc);
         sc_inspect_serve(sc);
         now = cs_now_ms();
         if (now - sc->last_commit_ms >= sc->commit_interval_ms || sc->sync.nlog > 50000)
@@ -297,6 +353,7 @@ static int run(sc_t *sc)
 static void drain(sc_t *sc)
 {
     int64_t deadline = cs_now_ms() + 15000;
+    sc_apply_stash(sc); /* read during the last batch: pushed with the rest */
     CS_INFO("sync", "draining %zu queued prospect(s)", cs_queue_total(sc->sync.queue));
     while (cs_queue_len(sc->sync.queue, CS_QL_READY) + cs_queue_len(sc->sync.queue, CS_QL_PRIO) >
                0 &&
@@ -380,6 +437,7 @@ int main(int argc, char **argv)
         rc = 2;
         goto out;
     }
+    cs_api_set_idle(sc.api, sc_idle, &sc); /* reads on while a batch waits (sc_idle) */
     if (!(sc.producer = cs_producer_new(sc.conf, NULL, NULL, errstr, sizeof(errstr)))) {
         CS_ERROR("sync", "producer: %s", errstr);
         goto out;
@@ -438,6 +496,9 @@ out:
     sc_inspect_cancel();
     cs_httpd_destroy(sc.httpd);
     sc.httpd = NULL;
+    for (int i = 0; i < sc.nstash; i++) /* not applied: not committed either */
+        rd_kafka_message_destroy(sc.stash[i].m);
+    sc.nstash = 0;
     cs_consumer_destroy(sc.consumer); /* leaves the group: revoke hook, final commit */
     if (sc.control) {
         rd_kafka_consumer_close(sc.control);

@@ -113,8 +113,13 @@ static int fetch_values(sc_t *sc, uint32_t e)
             w += (size_t)snprintf(fields + w, sizeof(fields) - w, "%s%s", w ? "," : "",
                                   sc->fm.f[f].mkt_name);
     err = cs_api_mkt_get(sc->api, p->prospect_id, fields, &obj);
+    if (sc->push_aborted) {
+        json_decref(obj);
+        return CS_ERR_ABORTED;
+    }
     if (err)
         return err;
+    p = state_of(sc, e); /* events read during the call may have moved the store */
     for (int f = 0; f < sc->fm.n; f++) {
         const cs_field_t *fd = &sc->fm.f[f];
         json_t *v;
@@ -228,7 +233,7 @@ static int push_crm(sc_t *sc, uint32_t *es, size_t n)
     for (size_t i = 0; i < n; i++) {
         cs_pstate_t *p = state_of(sc, es[i]);
         if ((p->flags & CS_PS_NEEDS_FETCH) && (err = fetch_values(sc, es[i]))) {
-            if (cs_err_class(err) == CS_CLASS_RETRY)
+            if (err == CS_ERR_ABORTED || cs_err_class(err) == CS_CLASS_RETRY)
                 return err;
             record_failed(sc, es[i], CS_DIRECTION_TO_CRM, "FETCH_FAILED",
                           cs_api_last(sc->api)->errstr);
@@ -261,6 +266,8 @@ static int push_crm(sc_t *sc, uint32_t *es, size_t n)
         }
         err = cs_api_crm_match(sc->api, emails, nm, matches);
         free(email_buf);
+        if (sc->push_aborted)
+            return CS_ERR_ABORTED;
         if (err)
             return err;
         cs_backoff_reset(&sc->backoff);
@@ -277,7 +284,7 @@ static int push_crm(sc_t *sc, uint32_t *es, size_t n)
                 if (!(cs_queue_entry(sc->sync.queue, mat[i])->has_value & (1u << CS_F_LAST_NAME)) &&
                     (p->flags & CS_PS_HAS_PROSPECT_ID)) {
                     if ((err = fetch_values(sc, mat[i]))) {
-                        if (cs_err_class(err) == CS_CLASS_RETRY)
+                        if (err == CS_ERR_ABORTED || cs_err_class(err) == CS_CLASS_RETRY)
                             return err;
                         record_failed(sc, mat[i], CS_DIRECTION_TO_CRM, "FETCH_FAILED",
                                       cs_api_last(sc->api)->errstr);
@@ -315,6 +322,8 @@ static int push_crm(sc_t *sc, uint32_t *es, size_t n)
             json_array_append_new(recs, rec);
         }
         err = cs_api_crm_update(sc->api, recs, results);
+        if (sc->push_aborted)
+            return CS_ERR_ABORTED;
         if (err)
             return err;
         cs_backoff_reset(&sc->backoff);
@@ -377,6 +386,8 @@ static int push_crm(sc_t *sc, uint32_t *es, size_t n)
             json_array_append_new(recs, rec);
         }
         err = cs_api_crm_upsert(sc->api, "Lead", recs, results);
+        if (sc->push_aborted)
+            return CS_ERR_ABORTED;
         if (err)
             return err;
         cs_backoff_reset(&sc->backoff);
@@ -435,13 +446,15 @@ static int push_mkt_one(sc_t *sc, uint32_t e)
         int64_t id;
         snprintf(email, sizeof(email), "%.*s", (int)klen, key);
         err = cs_api_mkt_upsert_by_email(sc->api, email, fields, &id);
-        if (!err) {
+        if (!err && !sc->push_aborted) {
             p = state_of(sc, e);
             p->prospect_id = id;
             p->flags |= CS_PS_HAS_PROSPECT_ID | CS_PS_SEEN_MARKETING;
             cs_counter_add(sc->m.created_prospects, 1);
         }
     }
+    if (sc->push_aborted)
+        return CS_ERR_ABORTED;
     if (!err) {
         cs_backoff_reset(&sc->backoff); /* the backoff grows only over consecutive failures */
         acknowledged(sc, e, 0);
@@ -476,7 +489,43 @@ static int settled(void *opaque, uint32_t e)
     return x->enqueued_ms <= st->cutoff ? 1 : -1;
 }
 
+void sc_push_abort(sc_t *sc)
+{
+    cs_queue_t *q = sc->sync.queue;
+    uint32_t es[256];
+    size_t n = 0;
+    if (!sc->in_push || sc->push_aborted)
+        return;
+    /* Back to the front, in their order; what the answer would have settled is pushed again
+     * by whoever owns the prospect next (the same values: at worst a repeated write). A batch
+     * holds at most batch.max (<= 200) entries. */
+    for (uint32_t e = cs_queue_first(q, CS_QL_INFLIGHT); e != CS_NONE && n < 256;
+         e = cs_queue_next(q, e))
+        es[n++] = e;
+    for (size_t i = n; i-- > 0;)
+        cs_queue_move_front(q, es[i],
+                            cs_queue_entry(q, es[i])->sync_now ? CS_QL_PRIO : CS_QL_READY);
+    sc->push_aborted = 1;
+    CS_INFO("sync", "rebalance during a push: its %zu prospect(s) are back in the queue", n);
+}
+
+static int flush(sc_t *sc, int force);
+
 int sc_flush(sc_t *sc, int force)
+{
+    int n;
+    sc->in_push = 1;
+    sc->push_aborted = 0;
+    n = flush(sc, force);
+    sc->in_push = 0;
+    if (sc->push_aborted) {
+        sc->push_aborted = 0;
+        return 0;
+    }
+    return n;
+}
+
+static int flush(sc_t *sc, int force)
 {
     cs_queue_t *q = sc->sync.queue;
     int64_t now = cs_now_ms();
@@ -517,7 +566,8 @@ int sc_flush(sc_t *sc, int force)
         if (state_of(sc, batch[i])->dirty_crm)
             tocrm[ncrm++] = batch[i];
     if (ncrm && (err = push_crm(sc, tocrm, ncrm))) {
-        batch_failed(sc, batch, n, err, "CRM push");
+        if (err != CS_ERR_ABORTED)
+            batch_failed(sc, batch, n, err, "CRM push");
         return 0;
     }
     for (size_t i = 0; i < n; i++) {
@@ -531,7 +581,8 @@ int sc_flush(sc_t *sc, int force)
         }
         nmkt++;
         if ((err = push_mkt_one(sc, batch[i]))) {
-            batch_failed(sc, batch + i, n - i, err, "marketing push");
+            if (err != CS_ERR_ABORTED)
+                batch_failed(sc, batch + i, n - i, err, "marketing push");
             return (int)i;
         }
     }

@@ -481,8 +481,10 @@ int main(int argc, char **argv)
     pthread_mutex_init(&ch.rep_mu, NULL);
     ch.import_status = -1;
     ch.conf = cs_conf_new("crmsync-chaos", usage, chaos_opts);
-    if (!ch.conf || cs_conf_add_opts(ch.conf, cs_topics_opts))
+    if (!ch.conf || cs_conf_add_opts(ch.conf, cs_topics_opts)) {
+        cs_conf_destroy(ch.conf);
         return 3;
+    }
     err = cs_conf_from_args(ch.conf, argc, argv, NULL, errstr, sizeof(errstr));
     if (err) {
         if (err < 0)
@@ -513,6 +515,7 @@ int main(int argc, char **argv)
     snprintf(ch.run_dir, sizeof(ch.run_dir), "%s/%s", cs_conf_str(ch.conf, "chaos.dir"), ch.run);
     if (mkdirs(ch.run_dir) != 0) {
         fprintf(stderr, "crmsync-chaos: cannot create %s\n", ch.run_dir);
+        cs_conf_destroy(ch.conf);
         return 3;
     }
     /* the driver's own Kafka clients complain loudly while the broker is down: to a file */

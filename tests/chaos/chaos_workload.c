@@ -183,15 +183,15 @@ static int seed_record(ch_t *ch, cs_http_t *h, ch_prospect_t *p, const char *typ
 {
     json_t *fields = json_pack("{s:s, s:s, s:s, s:s, s:s}", "Email", p->email, "FirstName",
                                p->first, "LastName", p->last, "Title", p->title, "Phone", p->phone);
-    json_t *ans = NULL;
+    json_t *ans = NULL, *body;
     const char *owner = p->seed_owner;
     int st;
     if (!strcmp(type, "Lead"))
         json_object_set_new(fields, "Company", json_string(p->company));
     /* the owner is whoever entered the record */
-    st = ch_sandbox(ch, h, "POST", "/sandbox/crm/edit",
-                    json_pack("{s:s, s:o, s:s}", "type", type, "fields", fields, "user", owner),
-                    &ans);
+    body = json_pack("{s:s, s:o, s:s}", "type", type, "fields", fields, "user", owner);
+    st = ch_sandbox(ch, h, "POST", "/sandbox/crm/edit", body, &ans);
+    json_decref(body);
     const char *id = json_string_value(json_object_get(ans, "id"));
     if (st != 200 || !json_is_true(json_object_get(ans, "success")) || !id || strlen(id) != 18) {
         char *t = ans ? json_dumps(ans, JSON_COMPACT) : NULL;
@@ -258,8 +258,10 @@ int ch_workload_init(ch_t *ch)
                           : "ada@acme.example");
     }
     /* The CRM records sales people entered before the prospects existed. */
-    if (wk_open(&w, ch, 0) != 0)
+    if (wk_open(&w, ch, 0) != 0) {
+        wk_close(&w);
         return -1;
+    }
     for (int i = 0; i < ch->n && !rc; i++) {
         ch_prospect_t *p = &ch->p[i];
         if (p->seed == SEED_LEAD || p->seed == SEED_BOTH)
@@ -395,6 +397,7 @@ static void *mkt_thread(void *arg)
     int64_t t0, span;
     if (wk_open(&w, ch, 1) != 0) {
         fatal(ch, "%s%s", "cannot open the marketing client", "");
+        wk_close(&w); /* what wk_open opened before it failed */
         return NULL;
     }
     /* Creation is spread over the first fifth of the run (as fast as it goes otherwise). */
@@ -510,7 +513,7 @@ static int crm_edit(wk_t *w, ch_prospect_t *p)
     static const char *const people[2] = {"sam@acme.example", "rita@acme.example"};
     int k = p->crm_edits + 1, a = (int)ch_rand(3), b = ch_rand(3) == 0 ? (int)ch_rand(3) : a;
     char vals[2][48];
-    json_t *f = json_object(), *out = NULL;
+    json_t *f = json_object(), *out = NULL, *body;
     int st;
     for (int j = 0; j < 2; j++) {
         int which = j ? b : a;
@@ -522,11 +525,10 @@ static int crm_edit(wk_t *w, ch_prospect_t *p)
             snprintf(vals[j], sizeof(vals[j]), "Title %05d-c%d", p->idx, k);
         json_object_set_new(f, fields[which], json_string(vals[j]));
     }
-    st =
-        ch_sandbox(ch, w->plain, "POST", "/sandbox/crm/edit",
-                   json_pack("{s:s, s:s, s:o, s:s}", "type", p->crm_is_contact ? "Contact" : "Lead",
-                             "id", p->crm_id, "fields", f, "user", people[ch_rand(2)]),
-                   &out);
+    body = json_pack("{s:s, s:s, s:o, s:s}", "type", p->crm_is_contact ? "Contact" : "Lead", "id",
+                     p->crm_id, "fields", f, "user", people[ch_rand(2)]);
+    st = ch_sandbox(ch, w->plain, "POST", "/sandbox/crm/edit", body, &out);
+    json_decref(body);
     if (st != 200 || !json_is_true(json_object_get(out, "success"))) {
         char *t = out ? json_dumps(out, JSON_COMPACT) : NULL;
         fatal(ch, "a CRM edit of %s failed: %s", p->crm_id, t ? t : "no answer");
@@ -560,6 +562,7 @@ static void *crm_thread(void *arg)
     int64_t link_every = ch->n > 5000 ? 4000 : 2000;
     if (wk_open(&w, ch, 0) != 0) {
         fatal(ch, "%s%s", "cannot open the CRM client", "");
+        wk_close(&w);
         return NULL;
     }
     list = malloc((size_t)ch->n * sizeof(*list));
@@ -694,7 +697,7 @@ static void add_activity(ch_t *ch, json_t *batch, act_t *acts, size_t *n, ch_pro
 static void *act_thread(void *arg)
 {
     ch_t *ch = arg;
-    wk_t w;
+    wk_t w = {0}; /* closed at the end whether wk_open ran, failed half-way or succeeded */
     act_t *acts = malloc(ACT_BATCH * sizeof(*acts));
     int *want = calloc((size_t)ch->n, sizeof(int)); /* intent activities still to send */
     json_t *batch = json_array();
@@ -784,8 +787,8 @@ static void *act_thread(void *arg)
         sent += (long)n;
         pace(ch, sent, ch->activities, t0, span);
     }
-    wk_close(&w);
 done:
+    wk_close(&w);
     json_decref(batch);
     free(acts);
     free(want);

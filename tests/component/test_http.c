@@ -481,6 +481,45 @@ static long raw_chunked_post(const char *u, const char *body, size_t len)
     return status;
 }
 
+/* The idle callback: called while a request waits, the answer unchanged. */
+static int idle_calls, idle_busy;
+static int count_idle(void *opaque)
+{
+    (void)opaque;
+    idle_calls++;
+    return idle_busy-- > 0; /* "did work" a few times: the client polls curl again at once */
+}
+
+static void test_idle(void)
+{
+    cs_http_opts_t o = {.timeout_ms = 3000, .name = "idle"};
+    cs_http_t *c = cs_http_new(&o, NULL, 0);
+    REQUIRE(c);
+    cs_http_set_idle(c, count_idle, NULL);
+    cs_http_result_t r;
+    /* a slow answer (1.5 s): the caller's thread did its work meanwhile, many times */
+    idle_calls = 0;
+    idle_busy = 5;
+    CHECK_INT(cs_http_request(c, "GET", url("/slow"), NULL, NULL, 0, &r), CS_OK);
+    CHECK_INT(r.status, 200);
+    CHECK(strstr(r.body, "late") != NULL);
+    CHECK(idle_calls > 100); /* at most 2 ms between calls while nothing else happens */
+    /* kept-alive connection, POST with a body, through the same path */
+    CHECK_INT(cs_http_request(c, "POST", url("/echo"), NULL, "{\"a\":1}", 7, &r), CS_OK);
+    CHECK_INT(r.connects, 0);
+    /* errors are the same as without the callback */
+    cs_http_opts_t fast = {.timeout_ms = 300, .name = "idle-timeout"};
+    cs_http_t *t = cs_http_new(&fast, NULL, 0);
+    REQUIRE(t);
+    cs_http_set_idle(t, count_idle, NULL);
+    CHECK_INT(cs_http_request(t, "GET", url("/slow"), NULL, NULL, 0, &r), CS_ERR_TIMEOUT);
+    CHECK_INT(cs_http_request(t, "GET", url("/missing"), NULL, NULL, 0, &r), CS_ERR_NOT_FOUND);
+    cs_http_set_idle(t, NULL, NULL); /* and back to blocking */
+    CHECK_INT(cs_http_request(t, "GET", url("/ok"), NULL, NULL, 0, &r), CS_OK);
+    cs_http_destroy(t);
+    cs_http_destroy(c);
+}
+
 static void test_too_large(cs_http_t *c)
 {
     size_t n = 2 * 1024 * 1024;
@@ -710,6 +749,7 @@ int main(void)
     test_form_parse_direct();
     test_token_refresh();
     test_timeout_and_transport();
+    test_idle();
     test_too_large(c);
     test_oauth();
     test_metrics_and_health(c, m);

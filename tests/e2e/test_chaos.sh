@@ -32,6 +32,8 @@ grep -v '^chaos: t=' "$TMP/stdout" | tail -n 40
 
 if ((rc == 124)); then
     fail "crmsync-chaos did not finish within ${LIMIT}s (killed)"
+elif grep -q 'Sanitizer' "$TMP/stderr"; then
+    fail "crmsync-chaos (exit $rc) reported a sanitizer finding (leak or memory error): see its stderr"
 elif ((rc != 0)); then
     fail "crmsync-chaos exited with $rc (1: a check failed, see above; 3: set-up failed)"
 fi

@@ -1,5 +1,9 @@
 /* The sync rules of the design brief, one check group per rule, on the pure rule engine
  * (cs_sync) with its state store and sync queue. */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cs_err.h"
 #include "cs_fields.h"
 #include "cs_queue.h"
@@ -604,6 +608,51 @@ static void test_store_and_queue(void)
     cs_queue_destroy(q);
 }
 
+/* While a batch is pushed, events go on being read: one of a prospect in the batch is not
+ * applied (CS_R_BUSY, nothing changes) and neither is any later one of that prospect, even
+ * once its entry has left the batch, so they are applied in reading order afterwards. */
+static void test_busy_while_pushing(void)
+{
+    ctx_t c;
+    ctx_init(&c);
+    cs_event_t a = prospect("busy@x.com", 1000, "A", "B", "Acme");
+    cs_event_t other = prospect("free@x.com", 1000, "F", "G", "Acme");
+    CHECK_INT(cs_sync_apply(&c.s, &a, 0), CS_R_QUEUED);
+    uint32_t out[4];
+    CHECK_INT(cs_queue_take(c.s.queue, out, 4, 0, NULL, NULL), 1); /* the batch: busy@ */
+    c.s.busy_check = 1;
+    uint64_t queued = c.s.results[CS_R_QUEUED];
+    size_t rs = cs_store_record_size(c.s.store), so = offsetof(cs_pstate_t, stashed);
+    unsigned char *before = malloc(rs);
+    REQUIRE(before);
+    memcpy(before, st(&c, "busy@x.com"), rs);
+    cs_event_t a2 = prospect("busy@x.com", 2000, "A2", "B", "Acme");
+    CHECK_INT(cs_sync_apply(&c.s, &a2, 0), CS_R_BUSY);
+    /* nothing changed but the stashed mark */
+    CHECK(!memcmp(before, st(&c, "busy@x.com"), so));
+    CHECK(!memcmp(before + so + 2, (unsigned char *)st(&c, "busy@x.com") + so + 2, rs - so - 2));
+    free(before);
+    CHECK_INT(st(&c, "busy@x.com")->stashed, 1);
+    CHECK_INT(c.s.results[CS_R_QUEUED], queued);            /* not counted */
+    CHECK_INT(cs_sync_apply(&c.s, &other, 0), CS_R_QUEUED); /* others go on */
+    /* the batch's answer for busy@ (still pushing): the later event stays aside */
+    cs_sync_pushed(&c.s, out[0], 1);
+    CHECK_INT(st(&c, "busy@x.com")->queue, CS_NONE);
+    cs_event_t a3 = prospect("busy@x.com", 3000, "A3", "B", "Acme");
+    CHECK_INT(cs_sync_apply(&c.s, &a3, 0), CS_R_BUSY);
+    /* after the batch, in reading order */
+    c.s.busy_check = 0;
+    CHECK_INT(cs_sync_apply(&c.s, &a2, 0), CS_R_QUEUED);
+    CHECK_INT(st(&c, "busy@x.com")->stashed, 0);
+    CHECK_INT(cs_sync_apply(&c.s, &a3, 0), CS_R_COALESCED);
+    size_t len;
+    cs_pstate_t *p = st(&c, "busy@x.com");
+    const char *v = cs_queue_value(c.s.queue, p->queue, CS_F_FIRST_NAME, &len);
+    CHECK(v && len == 2 && !memcmp(v, "A3", 2));
+    CHECK_STR(cs_result_name(CS_R_BUSY), "busy");
+    ctx_free(&c);
+}
+
 int main(void)
 {
     cs_fieldmap_defaults(&fm);
@@ -620,6 +669,7 @@ int main(void)
     test_stamped_before_snapshot();
     test_echo_does_not_revert();
     test_self_user_echo();
+    test_busy_while_pushing();
     test_store_and_queue();
     return cs_test_report();
 }
