@@ -232,6 +232,10 @@ typedef struct bench_result_s {
     double sync_s, sync_steady_s, sync_eps, sync_steady_eps, ratio, sync_cpu_s, sync_cores;
     double sync_machine_busy, sandbox_cpu_s, quiet_s;
     double sync_http_s; /* the consumer's time waiting for API calls while reading the N events */
+    /* the consumer thread's time by phase while reading the N events (s): waiting for input,
+     * reading, pushing (net of reading done while it waits), reading during pushes,
+     * committing; crmsync_loop_time_us_total */
+    double sync_phase_s[5];
     long sync_rss_hwm;
     long sync_crm_writes, sync_mkt_writes, sync_crm_calls, sync_mkt_calls;
     double sync_calls_per_200;

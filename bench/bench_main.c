@@ -484,6 +484,13 @@ static int phase_sync(run_t *run)
         return -1;
     r->sync_cpu_s = bench_proc_cpu_s(run->c.proc.pid);
     r->sync_http_s = bench_metric(&run->c, "crmsync_http_request_duration_seconds_sum", NULL);
+    {
+        static const char *const phases[5] = {"phase=\"wait\"", "phase=\"read\"", "phase=\"push\"",
+                                              "phase=\"read_during_push\"", "phase=\"commit\""};
+        for (int i = 0; i < 5; i++)
+            r->sync_phase_s[i] =
+                bench_metric(&run->c, "crmsync_loop_time_us_total", phases[i]) / 1e6;
+    }
     bench_machine_jiffies(&b1, &j1);
     r->sandbox_cpu_s = bench_proc_cpu_s(run->sb.pid) - sb_cpu0;
     r->sync_machine_busy = j1 > j0 ? (double)(b1 - b0) / (double)(j1 - j0) : 0;

@@ -96,6 +96,10 @@ void bench_report(const bench_opts_t *o, const bench_result_t *r)
             "of %.2f s); the sandbox used %.2f CPU-s; the machine was %.0f%% busy\n",
             r->sync_cpu_s, r->sync_http_s, 100 * r->sync_http_s / r->sync_s, r->sync_s,
             r->sandbox_cpu_s, 100 * r->sync_machine_busy);
+        printf("  the consumer thread: %.2f s reading, %.2f s reading while a push waited, %.2f s "
+               "pushing (API waits left over), %.2f s committing, %.2f s waiting for input\n",
+               r->sync_phase_s[1], r->sync_phase_s[3], r->sync_phase_s[2], r->sync_phase_s[4],
+               r->sync_phase_s[0]);
         printf("  bursts: %s prospects x %d events (%s written): %s CRM writes, %s calls (%ld "
                "match, %ld update, %ld create), %ld marketing writes\n",
                num(s[0], (double)r->burst_prospects), o->burst_events,

@@ -55,6 +55,11 @@ typedef struct cs_qentry_s {
     uint32_t pside_crm; /* bit i: pending value of field i came from the CRM */
     uint32_t phash[CS_FIELDS_MAX];
     int64_t ptime[CS_FIELDS_MAX];
+    /* The two values of the same side that field i's pending value replaced while it waited
+     * (newest first; 0 = none): the other system showing one of them is our earlier write of
+     * it coming back (one whose success was never recorded: a crash, a lost changelog), not
+     * a change newer than the pending value (see cs_sync.c). */
+    uint32_t shash[CS_FIELDS_MAX][2];
 } cs_qentry_t;
 
 typedef struct cs_queue_s cs_queue_t;

@@ -113,6 +113,21 @@ static eff_t effective(const cs_sync_t *s, const cs_pstate_t *p, int f)
     return r;
 }
 
+/* Is h one of the values field f's pending value replaced while it waited? Such a value
+ * showing up on the other side is crmsync's own earlier write of it coming back, stamped with
+ * the write time: when the outcome of that write was never recorded (a replica killed, a
+ * changelog record lost with the broker), nothing else tells it from an edit, and taking it
+ * as the newest change would revert the pending value. Nobody edits a field to the value it
+ * already shows, so an independent edit cannot look like this. */
+static int superseded(const cs_sync_t *s, const cs_pstate_t *p, int f, uint32_t h)
+{
+    const cs_qentry_t *x;
+    if (p->queue == CS_NONE)
+        return 0;
+    x = cs_queue_entry(s->queue, p->queue);
+    return h == x->shash[f][0] || h == x->shash[f][1];
+}
+
 /* Field f's pending value is now the agreed one on both sides: the state record takes it
  * and nothing is left to push for it. */
 static void converge(cs_sync_t *s, cs_pstate_t *p, int f)
@@ -153,9 +168,19 @@ static cs_result_t enqueue(cs_sync_t *s, uint32_t st, const cs_event_t *ev, uint
         uint32_t bit = 1u << f;
         if (!(take & bit))
             continue;
+        /* still pending from the same side: remember the value it replaces */
+        int same_side = to_crm ? (p->dirty_crm & bit) && !(x->pside_crm & bit)
+                               : (p->dirty_mkt & bit) && (x->pside_crm & bit);
+        uint32_t old = x->phash[f];
         if (cs_queue_set_value(s->queue, e, f, values[f].p, values[f].len))
             return CS_R_NOMEM;
         x = cs_queue_entry(s->queue, e);
+        if (!same_side) {
+            x->shash[f][0] = x->shash[f][1] = 0;
+        } else if (old != hashes[f]) {
+            x->shash[f][1] = x->shash[f][0];
+            x->shash[f][0] = old;
+        }
         x->phash[f] = hashes[f];
         x->ptime[f] = ev->time;
         if (to_crm) {
@@ -252,6 +277,8 @@ static cs_result_t apply_prospect(cs_sync_t *s, uint32_t st, const cs_event_t *e
             continue; /* stale: older than the value remembered */
         if (h == p->fields[f].hash && (p->dirty_mkt & bit))
             continue; /* still the agreed value here; the CRM's newer one is on its way */
+        if ((p->dirty_mkt & bit) && superseded(s, p, f, h))
+            continue; /* a CRM value the pending one replaced: our earlier write echoing */
         if (m.hash && fm->f[f].wins == CS_WINS_CRM && m.from_crm && p->crm_object != CS_LINK_NONE)
             continue; /* the CRM owns this field once a record exists */
         take |= bit;
@@ -401,6 +428,8 @@ static cs_result_t apply_crm(cs_sync_t *s, uint32_t st, const cs_event_t *ev, in
          * way: it must not revert it. */
         if (h == p->fields[f].hash && (p->dirty_crm & bit))
             continue;
+        if ((p->dirty_crm & bit) && superseded(s, p, f, h))
+            continue; /* a marketing value the pending one replaced: our earlier write */
         if (m.hash && fm->f[f].wins == CS_WINS_MARKETING && !m.from_crm)
             continue;
         take |= bit;

@@ -45,7 +45,12 @@ typedef struct sc_metrics_s {
     cs_counter_t *changelog_writes, *commits;
     cs_gauge_t *queue_depth, *queue_retry, *state_prospects, *state_bytes, *paused, *lag;
     cs_hist_t *latency_ms; /* source event time -> CRM acknowledgement */
+    /* where the consumer thread's time goes (microseconds), per SC_PHASE_* */
+    cs_counter_t *phase_us[5];
 } sc_metrics_t;
+
+/* Phases of the consumer thread's time (crmsync_loop_time_us_total{phase=...}). */
+enum { SC_PHASE_WAIT, SC_PHASE_READ, SC_PHASE_PUSH, SC_PHASE_READ_IN_PUSH, SC_PHASE_COMMIT };
 
 typedef struct sc_s {
     cs_conf_t *conf;
@@ -98,6 +103,7 @@ typedef struct sc_s {
         rd_kafka_topic_t *rkt;
         int kind;
     } rkt_cache[3];   /* input topic handle -> kind, learned from the messages */
+    int64_t idle_us;  /* time spent in sc_idle (SC_PHASE_READ_IN_PUSH) */
     int in_push;      /* sc_flush is running: sc_idle may read */
     int push_aborted; /* a rebalance ran inside sc_idle: the batch was put back */
     struct {

@@ -136,6 +136,18 @@ static void metrics_init(sc_t *sc)
     sc->m.paused = cs_metrics_gauge(m, "crmsync_paused", "1 while the connector is paused", NULL);
     sc->m.lag = cs_metrics_gauge(m, "crmsync_lag_events",
                                  "Input events not yet read (all owned partitions)", NULL);
+    {
+        static const char *const phases[5] = {"wait", "read", "push", "read_during_push", "commit"};
+        for (int i = 0; i < 5; i++) {
+            snprintf(lbl, sizeof(lbl), "phase=\"%s\"", phases[i]);
+            sc->m.phase_us[i] = cs_metrics_counter(
+                m, "crmsync_loop_time_us_total",
+                "Consumer thread time by phase, microseconds: waiting for input, reading and "
+                "applying, pushing (waiting on the APIs), reading while a push waits (and "
+                "applying the events it set aside), committing (changelog delivery, offsets)",
+                lbl);
+        }
+    }
     sc->m.latency_ms = cs_metrics_histogram(
         m, "crmsync_sync_latency_ms", "Source event time to CRM acknowledgement, milliseconds",
         NULL, lat_bounds, sizeof(lat_bounds) / sizeof(*lat_bounds));
@@ -237,6 +249,7 @@ int sc_idle(void *opaque)
         cs_queue_len(sc->sync.queue, CS_QL_READY) >= (size_t)sc->batch_max * 50)
         return 0;
     now = cs_now_ms();
+    int64_t t0 = cs_now_us();
     sc->sync.busy_check = 1;
     while (n < 256 && sc->nstash < SC_STASH_MAX && (m = cs_consumer_poll(sc->consumer, 0))) {
         int kind = msg_kind(sc, m);
@@ -252,12 +265,17 @@ int sc_idle(void *opaque)
             break; /* a rebalance ran inside the poll */
     }
     sc->sync.busy_check = 0;
+    sc->idle_us += cs_now_us() - t0;
     return n;
 }
 
 void sc_apply_stash(sc_t *sc)
 {
-    int64_t now = cs_now_ms();
+    int64_t now, t0;
+    if (!sc->nstash)
+        return;
+    now = cs_now_ms();
+    t0 = cs_now_us();
     for (int i = 0; i < sc->nstash; i++) {
         rd_kafka_message_t *m = sc->stash[i].m;
         if (m->partition >= 0 && m->partition < sc->nparts && sc->owned[m->partition])
@@ -265,6 +283,7 @@ void sc_apply_stash(sc_t *sc)
         rd_kafka_message_destroy(m);
     }
     sc->nstash = 0;
+    sc->idle_us += cs_now_us() - t0; /* reading, and counted as such by the loop */
 }
 
 static void update_gauges(sc_t *sc)
@@ -321,9 +340,14 @@ static int run(sc_t *sc)
             if (due < wait) /* at least 5 ms: a held entry must not make the loop spin */
                 wait = due < 5 ? 5 : (int)due;
         }
+        int64_t t0 = cs_now_us(), t1;
         while (n < 10000 && (m = cs_consumer_poll(sc->consumer, n ? 0 : wait))) {
-            if (!n)
+            if (!n) {
                 now = cs_now_ms(); /* one clock read per poll batch: linger is coarse */
+                t1 = cs_now_us();
+                cs_counter_add(sc->m.phase_us[SC_PHASE_WAIT], (uint64_t)(t1 - t0));
+                t0 = t1;
+            }
             if (!m->err)
                 handle(sc, m, msg_kind(sc, m), now);
             rd_kafka_message_destroy(m);
@@ -332,15 +356,27 @@ static int run(sc_t *sc)
             if (cs_queue_len(sc->sync.queue, CS_QL_READY) >= (size_t)sc->batch_max * 4)
                 break;
         }
+        if (!n)
+            cs_counter_add(sc->m.phase_us[SC_PHASE_WAIT], (uint64_t)(cs_now_us() - t0));
+        else
+            cs_counter_add(sc->m.phase_us[SC_PHASE_READ], (uint64_t)(cs_now_us() - t0));
         /* Events read during a batch wait for it: applied before anything else. */
+        t0 = cs_now_us();
+        sc->idle_us = 0;
         do
             sc_apply_stash(sc);
         while (sc_flush(sc, 0) >= sc->batch_max);
         sc_apply_stash(sc);
+        t1 = cs_now_us();
+        cs_counter_add(sc->m.phase_us[SC_PHASE_READ_IN_PUSH], (uint64_t)sc->idle_us);
+        cs_counter_add(sc->m.phase_us[SC_PHASE_PUSH], (uint64_t)(t1 - t0 - sc->idle_us));
         sc_inspect_serve(sc);
         now = cs_now_ms();
-        if (now - sc->last_commit_ms >= sc->commit_interval_ms || sc->sync.nlog > 50000)
+        if (now - sc->last_commit_ms >= sc->commit_interval_ms || sc->sync.nlog > 50000) {
+            t0 = cs_now_us();
             sc_commit(sc);
+            cs_counter_add(sc->m.phase_us[SC_PHASE_COMMIT], (uint64_t)(cs_now_us() - t0));
+        }
         if (now - last_gauges >= 1000) {
             update_gauges(sc);
             last_gauges = now;

@@ -653,6 +653,59 @@ static void test_busy_while_pushing(void)
     ctx_free(&c);
 }
 
+/* A write whose success was never recorded (the replica died before its changelog record)
+ * comes back from the other system stamped with the write time, newer than a later edit that
+ * is now pending: found by the chaos run. CRM edits C2 then C5 wait for marketing; marketing
+ * shows C2 (the lost write) at a later time: an echo, not an edit. Both directions. */
+static void test_unrecorded_write_echo(void)
+{
+    ctx_t c;
+    ctx_init(&c);
+    const char *id = "00Q00000000000UAAA";
+    cs_event_t m0 = prospect("lost@x.com", 1000, "F", "L0", "Acme");
+    m0.assigned_user_id = 1;
+    cs_sync_apply(&c.s, &m0, 0);
+    cs_event_t link = crm("lost@x.com", 1500, CS_LINK_LEAD, id, "lost@x.com", "F", "L0");
+    cs_sync_apply(&c.s, &link, 0);
+    push_all(&c); /* L0 agreed on both sides */
+    /* the state restored after the crash: C2 was written to marketing, never recorded */
+    cs_event_t c2 = crm("lost@x.com", 2000, CS_LINK_LEAD, id, "lost@x.com", "F", "C2");
+    CHECK_INT(cs_sync_apply(&c.s, &c2, 0), CS_R_QUEUED);
+    cs_event_t c5 = crm("lost@x.com", 2400, CS_LINK_LEAD, id, "lost@x.com", "F", "C5");
+    CHECK_INT(cs_sync_apply(&c.s, &c5, 0), CS_R_COALESCED);
+    cs_event_t echo = prospect("lost@x.com", 2800, "F", "C2", "Acme"); /* written at 2800 */
+    echo.assigned_user_id = 1;
+    CHECK_INT(cs_sync_apply(&c.s, &echo, 0), CS_R_DEDUP);
+    cs_pstate_t *p = st(&c, "lost@x.com");
+    CHECK_INT(p->dirty_crm, 0);
+    CHECK(p->dirty_mkt & (1u << CS_F_LAST_NAME));
+    size_t len;
+    const char *v = cs_queue_value(c.s.queue, p->queue, CS_F_LAST_NAME, &len);
+    CHECK(v && len == 2 && !memcmp(v, "C5", 2)); /* C5 still goes to marketing */
+    /* a real marketing edit afterwards still wins */
+    cs_event_t m9 = prospect("lost@x.com", 3000, "F", "M9", "Acme");
+    m9.assigned_user_id = 1;
+    CHECK_INT(cs_sync_apply(&c.s, &m9, 0), CS_R_COALESCED);
+    p = st(&c, "lost@x.com");
+    CHECK(p->dirty_crm & (1u << CS_F_LAST_NAME));
+    push_all(&c);
+
+    /* the other way: marketing M10 then M11 wait for the CRM; the CRM shows M10 later */
+    cs_event_t m10 = prospect("lost@x.com", 4000, "F", "M10", "Acme");
+    m10.assigned_user_id = 1;
+    CHECK_INT(cs_sync_apply(&c.s, &m10, 0), CS_R_QUEUED);
+    cs_event_t m11 = prospect("lost@x.com", 4100, "F", "M11", "Acme");
+    m11.assigned_user_id = 1;
+    CHECK_INT(cs_sync_apply(&c.s, &m11, 0), CS_R_COALESCED);
+    cs_event_t back = crm("lost@x.com", 5000, CS_LINK_LEAD, id, "lost@x.com", "F", "M10");
+    CHECK_INT(cs_sync_apply(&c.s, &back, 0), CS_R_DEDUP);
+    p = st(&c, "lost@x.com");
+    CHECK_INT(p->dirty_mkt, 0);
+    v = cs_queue_value(c.s.queue, p->queue, CS_F_LAST_NAME, &len);
+    CHECK(v && len == 3 && !memcmp(v, "M11", 3));
+    ctx_free(&c);
+}
+
 int main(void)
 {
     cs_fieldmap_defaults(&fm);
@@ -670,6 +723,7 @@ int main(void)
     test_echo_does_not_revert();
     test_self_user_echo();
     test_busy_while_pushing();
+    test_unrecorded_write_echo();
     test_store_and_queue();
     return cs_test_report();
 }
