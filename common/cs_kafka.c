@@ -331,7 +331,11 @@ cs_consumer_t *cs_consumer_new(const cs_conf_t *conf, const char *group_id,
         set_default(kc, conf, "enable.auto.offset.store", "false", errstr, n) ||
         set_default(kc, conf, "enable.auto.commit", "true", errstr, n) ||
         set_default(kc, conf, "auto.commit.interval.ms", "1000", errstr, n) ||
-        set_default(kc, conf, "auto.offset.reset", "earliest", errstr, n))
+        set_default(kc, conf, "auto.offset.reset", "earliest", errstr, n) ||
+        /* librdkafka 2.0 applies queued.min.messages to the whole queue of a high-level
+         * consumer and backs a fetch off for ~0.5 s once it is reached: on a backlog (start,
+         * replay) the default 100k halves throughput (docs/PERFORMANCE.md). */
+        set_default(kc, conf, "queued.min.messages", "1000000", errstr, n))
         goto fail;
     rd_kafka_conf_set_rebalance_cb(kc, rebalance_cb);
     rd_kafka_conf_set_opaque(kc, c);

@@ -99,7 +99,8 @@ typedef struct cs_rebalance_hooks_s {
 /* Creates a consumer in group_id subscribed to topics. Offsets are stored only by the
  * program (enable.auto.offset.store=false) after the side effects are durable, and
  * committed in the background (enable.auto.commit) and synchronously on revoke and close.
- * auto.offset.reset defaults to earliest. hooks may be NULL.
+ * auto.offset.reset defaults to earliest, queued.min.messages to 1000000 (the 100k default
+ * makes librdkafka 2.0 back fetches off on a backlog). hooks may be NULL.
  * Returns NULL and fills errstr on failure. Caller frees with cs_consumer_destroy(). */
 cs_consumer_t *cs_consumer_new(const cs_conf_t *conf, const char *group_id,
                                const char *const *topics, size_t ntopics,

@@ -28,7 +28,8 @@
 #include "cs_topics.h"
 
 #define SC_MAX_USERS 256
-#define SC_STASH_MAX 1024 /* events set aside during one batch; reading pauses when full */
+#define SC_STASH_MAX 4096 /* events set aside during one batch; reading pauses when full */
+#define SC_COMMIT_SLOTS 8 /* commit points whose changelog is still being delivered */
 
 typedef struct sc_user_map_s {
     int64_t mkt_id;
@@ -93,6 +94,13 @@ typedef struct sc_s {
     int64_t next_self_try; /* when to ask again for the user crmsync writes as */
     cs_backoff_t backoff;
     int64_t last_commit_ms;
+    /* Pipelined commits: the records produced between two commit points (an epoch) carry
+     * the epoch; a commit point keeps the offsets that are safe once they are delivered, and
+     * they are committed when the deliveries of that epoch and every earlier one are in. */
+    uint64_t epoch;                        /* epoch of the records produced now */
+    uint64_t outstanding[SC_COMMIT_SLOTS]; /* undelivered records per epoch (epoch % slots) */
+    uint64_t pend_first, pend_n;           /* closed epochs waiting for their deliveries */
+    int64_t *pend_offsets;                 /* [SC_COMMIT_SLOTS][3 * nparts], -1 = none */
     int api_healthy;
     int64_t last_api_error_ms;
     char score_buf[32][3]; /* scratch for numbers formatted during decode */
@@ -150,9 +158,21 @@ void sc_inspect_cancel(void);
 /* sync_changelog.c */
 void sc_on_assign(void *opaque, const rd_kafka_topic_partition_list_t *parts);
 void sc_on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *parts);
-/* Writes the changelog records of changed prospects, waits until they are delivered, then
- * stores and commits the offsets that are safe. Returns CS_OK or an error (nothing stored). */
+/* A commit point: writes the changelog records of changed prospects and keeps the offsets
+ * that are safe once they are delivered; offsets are stored and committed as deliveries
+ * come in (sc_commit_progress), without waiting. Returns CS_OK or an error. */
 int sc_commit(sc_t *sc);
+/* Commits what the delivered records allow; called by the loop after serving reports. */
+void sc_commit_progress(sc_t *sc);
+/* A commit point, then waits for every delivery and commits (revocation, shutdown).
+ * Returns CS_OK or an error (not everything committed). */
+int sc_commit_sync(sc_t *sc);
+/* Delivery report callback of the replica's producer (msg_opaque: the record's epoch). */
+void sc_on_delivery(void *opaque, void *msg_opaque, int err, const char *errstr, int32_t partition,
+                    int64_t offset);
+/* Produces a record in the current epoch (see sc_commit); partition -1 = the partitioner. */
+int sc_send(sc_t *sc, const char *topic, int32_t partition, const void *key, size_t klen,
+            const void *value, size_t len);
 /* Writes one prospect's state record (no wait). */
 int sc_write_state(sc_t *sc, uint32_t st);
 /* The input-topic index of a topic name, -1 for others. */

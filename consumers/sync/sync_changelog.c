@@ -87,8 +87,28 @@ int sc_write_state(sc_t *sc, uint32_t st)
     }
     cs_counter_add(sc->m.changelog_writes, 1);
     /* Same partition number as the inputs: the replica owning the inputs owns the state. */
-    return cs_producer_send_partition(sc->producer, sc->topics[CS_TOPIC_STATE], p->partition, key,
-                                      klen, out, out_len, 0, NULL, -1);
+    return sc_send(sc, sc->topics[CS_TOPIC_STATE], p->partition, key, klen, out, out_len);
+}
+
+int sc_send(sc_t *sc, const char *topic, int32_t partition, const void *key, size_t klen,
+            const void *value, size_t len)
+{
+    uint64_t epoch = sc->epoch;
+    int err = cs_producer_send_partition(sc->producer, topic, partition, key, klen, value, len, 0,
+                                         (void *)(uintptr_t)epoch, -1);
+    if (!err)
+        sc->outstanding[epoch % SC_COMMIT_SLOTS]++;
+    return err;
+}
+
+void sc_on_delivery(void *opaque, void *msg_opaque, int err, const char *errstr, int32_t partition,
+                    int64_t offset)
+{
+    sc_t *sc = opaque;
+    uint64_t epoch = (uint64_t)(uintptr_t)msg_opaque;
+    (void)err, (void)errstr, (void)partition, (void)offset; /* failures: cs_producer_failed */
+    if (sc->outstanding[epoch % SC_COMMIT_SLOTS])
+        sc->outstanding[epoch % SC_COMMIT_SLOTS]--;
 }
 
 /* The lowest unresolved offset of each input topic-partition, from the queue. */
@@ -120,45 +140,30 @@ static void queue_low_offsets(sc_t *sc, int64_t *low)
     }
 }
 
-int sc_commit(sc_t *sc)
+/* Stores and commits the offsets of the oldest closed epochs whose records are all
+ * delivered, oldest first. */
+void sc_commit_progress(sc_t *sc)
 {
-    int err;
-    int64_t *low;
-
-    /* 1. The changelog first: every changed prospect, delivered. */
-    for (size_t i = 0; i < sc->sync.nlog; i++)
-        if ((err = sc_write_state(sc, sc->sync.logq[i])))
-            return err;
-    if ((err = cs_producer_flush(sc->producer, 30000))) {
-        CS_WARN("sync", "changelog/errors not delivered yet (%d in flight): offsets not committed",
-                cs_producer_outq_len(sc->producer));
-        return err;
-    }
-    if (cs_producer_failed(sc->producer)) {
-        /* A delivery failed for good: state we cannot prove written. Stop committing; the
-         * operator sees it in the logs and metrics, and a restart re-reads. */
-        CS_ERROR("sync", "%" PRIu64 " changelog/error record(s) failed delivery: not committing",
-                 cs_producer_failed(sc->producer));
-        return CS_ERR_KAFKA;
-    }
-    cs_sync_log_clear(&sc->sync);
-
-    /* 2. Offsets: below every unresolved event. */
-    low = malloc(3 * (size_t)sc->nparts * sizeof(*low));
-    if (!low)
-        return CS_ERR_NOMEM;
-    for (int i = 0; i < 3 * sc->nparts; i++)
-        low[i] = -1;
-    queue_low_offsets(sc, low);
-    for (int k = 0; k < 3; k++) {
-        for (int part = 0; part < sc->nparts; part++) {
-            int i = k * sc->nparts + part;
-            int64_t next = sc->next_offset[i];
-            if (!sc->owned[part] || next < 0)
-                continue;
-            if (low[i] >= 0 && low[i] < next)
-                next = low[i];
-            if (next > sc->stored[i]) {
+    int stored = 0;
+    while (sc->pend_n && !sc->outstanding[sc->pend_first % SC_COMMIT_SLOTS]) {
+        const int64_t *offs =
+            sc->pend_offsets + (sc->pend_first % SC_COMMIT_SLOTS) * 3 * (size_t)sc->nparts;
+        if (cs_producer_failed(sc->producer)) {
+            /* A delivery failed for good: state we cannot prove written. Stop committing;
+             * the operator sees it in the logs and metrics, and a restart re-reads. */
+            static int warned;
+            if (!warned++)
+                CS_ERROR("sync",
+                         "%" PRIu64 " changelog/error record(s) failed delivery: not committing",
+                         cs_producer_failed(sc->producer));
+            return;
+        }
+        for (int k = 0; k < 3; k++) {
+            for (int part = 0; part < sc->nparts; part++) {
+                int i = k * sc->nparts + part;
+                int64_t next = offs[i];
+                if (!sc->owned[part] || next < 0 || next <= sc->stored[i])
+                    continue;
                 const char *topic = sc->topics[k == 0   ? CS_TOPIC_PROSPECT
                                                : k == 1 ? CS_TOPIC_ACTIVITY
                                                         : CS_TOPIC_CRM];
@@ -166,12 +171,79 @@ int sc_commit(sc_t *sc)
                     sc->stored[i] = next;
             }
         }
+        sc->pend_first++;
+        sc->pend_n--;
+        stored = 1;
     }
-    free(low);
-    err = cs_consumer_commit(sc->consumer, 1);
-    cs_counter_add(sc->m.commits, 1);
+    if (stored) {
+        cs_consumer_commit(sc->consumer, 1);
+        cs_counter_add(sc->m.commits, 1);
+    }
+}
+
+int sc_commit(sc_t *sc)
+{
+    int err;
+    int64_t *low;
+
     sc->last_commit_ms = cs_now_ms();
-    return err;
+    if (!sc->pend_offsets &&
+        !(sc->pend_offsets = malloc(SC_COMMIT_SLOTS * 3 * (size_t)sc->nparts * sizeof(int64_t))))
+        return CS_ERR_NOMEM;
+    cs_producer_poll(sc->producer, 0);
+    sc_commit_progress(sc);
+    if (sc->pend_n >= SC_COMMIT_SLOTS - 1) {
+        /* Every slot waits for deliveries (a slow or absent broker): wait for them. */
+        if ((err = cs_producer_flush(sc->producer, 30000))) {
+            CS_WARN("sync",
+                    "changelog/errors not delivered yet (%d in flight): offsets not "
+                    "committed",
+                    cs_producer_outq_len(sc->producer));
+            return err;
+        }
+        sc_commit_progress(sc);
+        if (sc->pend_n >= SC_COMMIT_SLOTS - 1)
+            return CS_ERR_KAFKA; /* failed deliveries: nothing more is committed */
+    }
+
+    /* 1. The changelog: every changed prospect, in this epoch. */
+    for (size_t i = 0; i < sc->sync.nlog; i++)
+        if ((err = sc_write_state(sc, sc->sync.logq[i])))
+            return err; /* the list stays: written again at the next commit point */
+    cs_sync_log_clear(&sc->sync);
+
+    /* 2. Offsets: below every unresolved event, safe once this epoch is delivered. */
+    low = sc->pend_offsets + (sc->epoch % SC_COMMIT_SLOTS) * 3 * (size_t)sc->nparts;
+    for (int i = 0; i < 3 * sc->nparts; i++)
+        low[i] = -1;
+    queue_low_offsets(sc, low);
+    for (int i = 0; i < 3 * sc->nparts; i++) {
+        int64_t next = sc->next_offset[i];
+        if (next >= 0 && low[i] >= 0 && low[i] < next)
+            next = low[i];
+        low[i] = next;
+    }
+    if (sc->pend_n == 0)
+        sc->pend_first = sc->epoch;
+    sc->pend_n++;
+    sc->epoch++;
+    sc->outstanding[sc->epoch % SC_COMMIT_SLOTS] = 0; /* the slot is reused */
+    sc_commit_progress(sc);
+    return CS_OK;
+}
+
+int sc_commit_sync(sc_t *sc)
+{
+    int err = sc_commit(sc);
+    if (err)
+        return err;
+    if ((err = cs_producer_flush(sc->producer, 30000))) {
+        CS_WARN("sync", "changelog/errors not delivered yet (%d in flight): offsets not committed",
+                cs_producer_outq_len(sc->producer));
+        return err;
+    }
+    sc_commit_progress(sc);
+    return sc->pend_n ? CS_ERR_KAFKA : CS_OK;
 }
 
 /* ------------------------------------------------------------------ restore */
@@ -409,7 +481,7 @@ void sc_on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *parts)
     if (!drop)
         return;
     /* Settle what can be settled: changelog and offsets of resolved events. */
-    sc_commit(sc);
+    sc_commit_sync(sc);
     for (int i = 0; i < parts->cnt; i++) {
         int32_t part = parts->elems[i].partition;
         if (sc_topic_kind(sc, parts->elems[i].topic) >= 0 && part >= 0 && part < sc->nparts)

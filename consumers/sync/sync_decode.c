@@ -308,8 +308,7 @@ void sc_error_record(sc_t *sc, const char *key, size_t keylen, int direction, co
         return;
     }
     /* Blocks while the producer queue is full: an error record is never dropped. */
-    cs_producer_send(sc->producer, sc->topics[CS_TOPIC_ERRORS], key, keylen, out, out_len, 0, NULL,
-                     -1);
+    sc_send(sc, sc->topics[CS_TOPIC_ERRORS], RD_KAFKA_PARTITION_UA, key, keylen, out, out_len);
 }
 
 /* Sync-now / retry for one key: only the replica holding the key's state acts. */

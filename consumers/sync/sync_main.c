@@ -246,7 +246,7 @@ int sc_idle(void *opaque)
      * pushes what is queued, it reads no more), and not beyond a bounded backlog of ready
      * prospects or set-aside events. */
     if (!sc->in_push || sc->push_aborted || cs_run_stopping() || sc->nstash >= SC_STASH_MAX ||
-        cs_queue_len(sc->sync.queue, CS_QL_READY) >= (size_t)sc->batch_max * 50)
+        cs_queue_len(sc->sync.queue, CS_QL_READY) >= (size_t)sc->batch_max * 200)
         return 0;
     now = cs_now_ms();
     int64_t t0 = cs_now_us();
@@ -363,15 +363,21 @@ static int run(sc_t *sc)
         /* Events read during a batch wait for it: applied before anything else. */
         t0 = cs_now_us();
         sc->idle_us = 0;
+        /* Full batches back to back, but for at most 100 ms: reading goes on inside them
+         * (sc_idle), and commits, control commands and the admin views must not wait for a
+         * whole backlog. */
+        int64_t until = cs_now_ms() + 100;
         do
             sc_apply_stash(sc);
-        while (sc_flush(sc, 0) >= sc->batch_max);
+        while (sc_flush(sc, 0) >= sc->batch_max && cs_now_ms() < until);
         sc_apply_stash(sc);
         t1 = cs_now_us();
         cs_counter_add(sc->m.phase_us[SC_PHASE_READ_IN_PUSH], (uint64_t)sc->idle_us);
         cs_counter_add(sc->m.phase_us[SC_PHASE_PUSH], (uint64_t)(t1 - t0 - sc->idle_us));
         sc_inspect_serve(sc);
         now = cs_now_ms();
+        cs_producer_poll(sc->producer, 0); /* delivery reports: commits move on */
+        sc_commit_progress(sc);
         if (now - sc->last_commit_ms >= sc->commit_interval_ms || sc->sync.nlog > 50000) {
             t0 = cs_now_us();
             sc_commit(sc);
@@ -397,7 +403,7 @@ static void drain(sc_t *sc)
         if (sc_flush(sc, 1) <= 0)
             break;
     }
-    sc_commit(sc);
+    sc_commit_sync(sc);
 }
 
 int main(int argc, char **argv)
@@ -474,7 +480,7 @@ int main(int argc, char **argv)
         goto out;
     }
     cs_api_set_idle(sc.api, sc_idle, &sc); /* reads on while a batch waits (sc_idle) */
-    if (!(sc.producer = cs_producer_new(sc.conf, NULL, NULL, errstr, sizeof(errstr)))) {
+    if (!(sc.producer = cs_producer_new(sc.conf, sc_on_delivery, &sc, errstr, sizeof(errstr)))) {
         CS_ERROR("sync", "producer: %s", errstr);
         goto out;
     }
@@ -485,11 +491,6 @@ int main(int argc, char **argv)
         /* range keeps partition p of every input topic on one replica (co-partitioning) */
         if (!cs_conf_kafka(sc.conf, "partition.assignment.strategy"))
             cs_conf_set(sc.conf, "kafka.partition.assignment.strategy", "range", NULL, 0);
-        /* librdkafka 2.0 applies queued.min.messages to the whole queue and backs a fetch
-         * off for ~0.5 s once it is reached: on a backlog (start, replay) the default 100k
-         * halves throughput (docs/PERFORMANCE.md). */
-        if (!cs_conf_kafka(sc.conf, "queued.min.messages"))
-            cs_conf_set(sc.conf, "kafka.queued.min.messages", "1000000", NULL, 0);
         sc.consumer = cs_consumer_new(sc.conf, cs_conf_str(sc.conf, "group.id"), inputs, 3, &hooks,
                                       errstr, sizeof(errstr));
         if (!sc.consumer) {
@@ -550,6 +551,7 @@ out:
     cs_store_destroy(sc.sync.store);
     cs_queue_destroy(sc.sync.queue);
     cs_metrics_destroy(sc.metrics);
+    free(sc.pend_offsets);
     free(sc.owned);
     free(sc.next_offset);
     free(sc.stored);
