@@ -136,7 +136,7 @@ static int sync_cursors(pr_t *pr)
     int err, failed = 0;
     for (int i = 0; i < pr->ncursors; i++) {
         pr_cursor_t *pc = &pr->cursors[i];
-        uint64_t v = cs_cursor_version(pc->c);
+        uint64_t v = cs_cursor_version(pc->c) + 1; /* 0 = never written */
         if (v == pc->written_version || pc->sent_version)
             continue;
         pc->sent_version = v;
@@ -158,7 +158,7 @@ static int sync_cursors(pr_t *pr)
         pr_cursor_t *pc = &pr->cursors[i];
         if (pc->write_state < 0)
             failed = 1;
-        else if (pc->written_version == cs_cursor_version(pc->c))
+        else if (pc->written_version == cs_cursor_version(pc->c) + 1)
             cs_gauge_set(pc->cursor_ms, cs_cursor_ms(pc->c));
     }
     return failed ? CS_ERR_KAFKA : CS_OK;
@@ -531,8 +531,11 @@ static int load_cursors(pr_t *pr)
         if (cs_cursor_loaded(pc->c)) {
             CS_INFO(pr->prog, "cursor %s resumes at %s (%zu record(s) at the cursor)",
                     cs_cursor_name(pc->c), when, cs_cursor_ids_at_cursor(pc->c));
-            pc->written_version = cs_cursor_version(pc->c);
+            pc->written_version = cs_cursor_version(pc->c) + 1;
         } else {
+            /* written_version 0: the first round writes this starting point, so a restart
+             * before the cursor first moves resumes here, not at a later "now" (a deletion
+             * between the two would be missed) */
             CS_INFO(pr->prog, "cursor %s: no durable value, starting at %s", cs_cursor_name(pc->c),
                     when);
         }

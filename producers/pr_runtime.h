@@ -53,8 +53,8 @@ typedef struct pr_item_s {
 
 typedef struct pr_cursor_s {
     cs_cursor_t *c;
-    uint64_t written_version; /* version of the last document delivered */
-    uint64_t sent_version;    /* version of the document in flight (0 = none) */
+    uint64_t written_version; /* version + 1 of the last document delivered (0 = none) */
+    uint64_t sent_version;    /* version + 1 of the document in flight (0 = none) */
     int write_state;          /* 0 in flight, 1 delivered, -1 failed */
     cs_counter_t *published, *duplicates, *rejected;
     cs_gauge_t *cursor_ms;

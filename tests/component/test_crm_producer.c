@@ -355,6 +355,10 @@ int main(void)
     }
     CHECK_INT(lead_cursor, lead_max);
     CHECK_INT(contact_cursor, contact_max);
+    /* The deletion cursor is durable from the first round, even before Get Deleted covers a
+     * whole minute: a restart must resume at the first start's position, not at a later
+     * "now" (the deletion above would fall between the two; CI caught that once). */
+    CHECK(durable_cursor(&e, "crm-producer:Lead:deleted") > 0);
     cs_tproc_kill(&p);
     size_t n_before = r.n;
     usleep(1100 * 1000);
