@@ -177,5 +177,7 @@ int sc_send(sc_t *sc, const char *topic, int32_t partition, const void *key, siz
 int sc_write_state(sc_t *sc, uint32_t st);
 /* The input-topic index of a topic name, -1 for others. */
 int sc_topic_kind(const sc_t *sc, const char *topic);
+/* The input topic of an index (CS_EV_PROSPECT, CS_EV_ACTIVITY, CS_EV_CRM). */
+const char *sc_input_topic(const sc_t *sc, int kind);
 
 #endif

@@ -25,6 +25,13 @@ static const char *const wait_names[] = {
     [CS_WAIT_DO_NOT_SYNC] = "DO_NOT_SYNC",
 };
 
+const char *sc_input_topic(const sc_t *sc, int kind)
+{
+    return sc->topics[kind == CS_EV_PROSPECT   ? CS_TOPIC_PROSPECT
+                      : kind == CS_EV_ACTIVITY ? CS_TOPIC_ACTIVITY
+                                               : CS_TOPIC_CRM];
+}
+
 int sc_topic_kind(const sc_t *sc, const char *topic)
 {
     if (!strcmp(topic, sc->topics[CS_TOPIC_PROSPECT]))
@@ -164,10 +171,7 @@ void sc_commit_progress(sc_t *sc)
                 int64_t next = offs[i];
                 if (!sc->owned[part] || next < 0 || next <= sc->stored[i])
                     continue;
-                const char *topic = sc->topics[k == 0   ? CS_TOPIC_PROSPECT
-                                               : k == 1 ? CS_TOPIC_ACTIVITY
-                                                        : CS_TOPIC_CRM];
-                if (!cs_consumer_store_offset(sc->consumer, topic, part, next))
+                if (!cs_consumer_store_offset(sc->consumer, sc_input_topic(sc, k), part, next))
                     sc->stored[i] = next;
             }
         }

@@ -294,9 +294,7 @@ static void update_gauges(sc_t *sc)
     cs_gauge_set(sc->m.state_prospects, (int64_t)cs_store_count(sc->sync.store));
     cs_gauge_set(sc->m.state_bytes, (int64_t)cs_store_bytes(sc->sync.store));
     for (int k = 0; k < 3; k++) {
-        const char *topic = sc->topics[k == 0   ? CS_TOPIC_PROSPECT
-                                       : k == 1 ? CS_TOPIC_ACTIVITY
-                                                : CS_TOPIC_CRM];
+        const char *topic = sc_input_topic(sc, k);
         for (int part = 0; part < sc->nparts; part++) {
             int64_t lo, hi, next = sc->next_offset[k * sc->nparts + part], l = 0;
             char lbl[64];

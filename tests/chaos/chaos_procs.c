@@ -162,10 +162,29 @@ int ch_replicas_check(ch_t *ch)
     return found;
 }
 
+int ch_wait_child(pid_t pid, int64_t deadline_ms)
+{
+    int st = 0;
+    for (;;) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            break;
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (cs_now_ms() > deadline_ms) {
+            kill(pid, SIGTERM);
+            waitpid(pid, &st, 0);
+            return -1;
+        }
+        cs_run_sleep_ms(50);
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 int ch_broker(ch_t *ch, const char *cmd, int timeout_ms)
 {
     char log[1200], port[16];
-    int fd, st = 0;
+    int fd;
     pid_t pid, parent = getpid();
     int64_t deadline = cs_now_ms() + timeout_ms;
     ch_path(ch, "broker.log", log, sizeof(log));
@@ -194,20 +213,7 @@ int ch_broker(ch_t *ch, const char *cmd, int timeout_ms)
         _exit(127);
     }
     close(fd);
-    for (;;) {
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid)
-            break;
-        if (r < 0 && errno != EINTR)
-            return -1;
-        if (cs_now_ms() > deadline) {
-            kill(pid, SIGTERM);
-            waitpid(pid, &st, 0);
-            return -1;
-        }
-        cs_run_sleep_ms(50);
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return ch_wait_child(pid, deadline);
 }
 
 double ch_metric(cs_http_t *h, int port, const char *name, const char *label)

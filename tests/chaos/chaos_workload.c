@@ -849,7 +849,7 @@ int ch_import(ch_t *ch)
 {
     char path[1200], log[1200], bin[1200], id[128], num[32];
     FILE *f;
-    int rows = 0, st = 0, fd;
+    int rows = 0, fd;
     pid_t pid, parent = getpid();
     int64_t deadline;
 
@@ -909,18 +909,5 @@ int ch_import(ch_t *ch)
     }
     close(fd);
     deadline = cs_now_ms() + 120000;
-    for (;;) {
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid)
-            break;
-        if (r < 0 && errno != EINTR)
-            return -1;
-        if (cs_now_ms() > deadline) {
-            kill(pid, SIGTERM);
-            waitpid(pid, &st, 0);
-            return -1;
-        }
-        cs_run_sleep_ms(50);
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return ch_wait_child(pid, deadline);
 }
