@@ -562,3 +562,34 @@ int cs_api_mkt_get_path(cs_api_t *a, const char *path_or_url, json_t **out)
     *out = json_incref(cs_http_result_json(&a->last));
     return *out ? CS_OK : CS_ERR_PARSE;
 }
+
+int cs_api_mkt_self_user(cs_api_t *a, int64_t *id)
+{
+    char crm_user[19], next[4096];
+    int err = cs_api_self_user(a, crm_user, sizeof(crm_user)), pages = 0;
+    snprintf(next, sizeof(next), "objects/users?fields=id,salesforceId&limit=1000");
+    while (!err && next[0] && pages++ < 100) {
+        json_t *body, *values, *u;
+        size_t k;
+        if ((err = cs_api_mkt_get_path(a, next, &body)))
+            break;
+        values = json_object_get(body, "values");
+        next[0] = '\0';
+        json_array_foreach(values, k, u)
+        {
+            const char *sf = json_string_value(json_object_get(u, "salesforceId"));
+            json_t *uid = json_object_get(u, "id");
+            /* 15- and 18-character forms of one id share their first 15 characters */
+            if (sf && strlen(sf) >= 15 && !strncmp(sf, crm_user, 15) && json_is_integer(uid)) {
+                *id = json_integer_value(uid);
+                json_decref(body);
+                return CS_OK;
+            }
+        }
+        const char *url = json_string_value(json_object_get(body, "nextPageUrl"));
+        if (url)
+            snprintf(next, sizeof(next), "%s", url);
+        json_decref(body);
+    }
+    return err ? err : CS_ERR_NOT_FOUND;
+}

@@ -57,6 +57,13 @@ const char *cs_api_connector_user(const cs_api_t *a);
  * in its answer). */
 int cs_api_self_user(cs_api_t *a, char *buf, size_t n);
 
+/* The marketing user crmsync writes as: the Account Engagement user linked to the CRM user
+ * behind the token (the user whose salesforceId is cs_api_self_user()), found in
+ * GET /api/v5/objects/users (all pages). Its prospect versions coming back through the
+ * prospect stream are echoes. Returns CS_OK with *id, CS_ERR_NOT_FOUND when no marketing
+ * user is linked, or the call's error. */
+int cs_api_mkt_self_user(cs_api_t *a, int64_t *id);
+
 /* Calls made so far per system (each HTTP request counts once, retries included). */
 uint64_t cs_api_crm_calls(const cs_api_t *a);
 uint64_t cs_api_mkt_calls(const cs_api_t *a);

@@ -76,7 +76,8 @@ typedef enum {
     X(CRM_CONTACT_ID, "crm_contact_id")                                                            \
     X(CRM_OWNER_ID, "crm_owner_id")                                                                \
     X(CUSTOM_FIELDS, "custom_fields")                                                              \
-    X(CHANGED_FIELDS, "changed_fields")
+    X(CHANGED_FIELDS, "changed_fields")                                                            \
+    X(UPDATED_BY_ID, "updated_by_id")
 
 #define CS_AVRO_ACTIVITY_FIELDS(X)                                                                 \
     X(EVENT_ID, "event_id")                                                                        \

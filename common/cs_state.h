@@ -62,7 +62,8 @@ typedef struct cs_pstate_s {
     uint32_t queue;     /* sync-queue entry, or CS_NONE */
     uint32_t dirty_crm; /* fields whose value must be pushed to the CRM */
     uint32_t dirty_mkt; /* fields whose value must be pushed to the marketing system */
-    uint16_t log_dirty; /* the persisted part changed since the last changelog record */
+    uint16_t log_dirty; /* the persisted part changed since the last changelog record (1),
+                           or listed for the commit point but written since (2) */
     uint16_t stashed;   /* an event of it waits for the batch being pushed (cs_sync busy) */
     int64_t updated_at; /* newest marketing updatedAt seen */
     int64_t last_activity_at;

@@ -204,6 +204,7 @@ static cs_result_t apply_prospect(cs_sync_t *s, uint32_t st, const cs_event_t *e
     const cs_fieldmap_t *fm = s->fm;
     uint32_t take = 0, hashes[CS_FIELDS_MAX];
     int force = 0, sync_now = ev->cause == CS_CAUSE_SYNC_NOW;
+    int echo = s->self_mkt_user > 0 && ev->updated_by_id == s->self_mkt_user;
 
     p->flags |= CS_PS_SEEN_MARKETING;
     if (ev->prospect_id >= 0) {
@@ -275,6 +276,12 @@ static cs_result_t apply_prospect(cs_sync_t *s, uint32_t st, const cs_event_t *e
         }
         if (m.hash && ev->time <= m.time)
             continue; /* stale: older than the value remembered */
+        /* A version crmsync's own marketing user made is our write coming back: its updatedAt
+         * is the time of the write, not of the value, so it never wins "most recent". Without
+         * this, an unrecorded write read back before the CRM events it came from (a kill
+         * before the changelog record, then a restart) would look like a marketing edit. */
+        if (echo && !force)
+            continue;
         if (h == p->fields[f].hash && (p->dirty_mkt & bit))
             continue; /* still the agreed value here; the CRM's newer one is on its way */
         if ((p->dirty_mkt & bit) && superseded(s, p, f, h))
@@ -490,8 +497,10 @@ int cs_sync_hold(cs_sync_t *s, uint32_t e, int64_t now_ms)
 int cs_sync_log_mark(cs_sync_t *s, uint32_t st)
 {
     cs_pstate_t *p = cs_store_at(s->store, st);
-    if (p->log_dirty)
+    if (p->log_dirty) {
+        p->log_dirty = 1; /* 2: listed and written since; changed again */
         return CS_OK;
+    }
     if (s->nlog == s->caplog) {
         size_t cap = s->caplog ? s->caplog * 2 : 1024;
         uint32_t *nl = realloc(s->logq, cap * sizeof(*nl));

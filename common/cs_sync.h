@@ -45,6 +45,7 @@ typedef struct cs_event_s {
     int64_t assigned_user_id; /* -1 unassigned, CS_KEEP_ASSIGNMENT not carried */
     int do_not_sync;          /* 0, 1, or -1: not carried (keep the state's flag) */
     cs_strv_t crm_lead_id, crm_contact_id;
+    int64_t updated_by_id; /* the marketing user who made this version (updatedById); 0 unknown */
     /* activity */
     cs_activity_type_t activity;
     int identified;
@@ -83,10 +84,12 @@ typedef struct cs_sync_s {
     const cs_fieldmap_t *fm;
     int sync_email_changes;
     int auto_create_prospects;
-    char self_user[19]; /* the CRM user crmsync writes as ("" until known): its changes are
-                           echoes of our own writes */
-    int64_t hold_ms;    /* how long a CRM change of a crmsync-stamped record under an unknown key
-                           waits for the prospect's snapshot before it counts as an email change */
+    char self_user[19];    /* the CRM user crmsync writes as ("" until known): its changes are
+                              echoes of our own writes */
+    int64_t self_mkt_user; /* the marketing user crmsync writes as (0 until known, the user
+                              linked to self_user): its prospect versions are echoes too */
+    int64_t hold_ms;       /* how long a CRM change of a crmsync-stamped record under an unknown key
+                              waits for the prospect's snapshot before it counts as an email change */
     uint64_t results[CS_R_COUNT_]; /* events by outcome */
     /* set while a batch is being pushed and events are read meanwhile: an event of a prospect
      * whose entry is in the batch (CS_QL_INFLIGHT), or which already has an event set aside,

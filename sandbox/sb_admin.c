@@ -130,7 +130,8 @@ static void crm_edit(sb_t *sb, const cs_httpd_req_t *req, cs_httpd_resp_t *resp)
     cs_httpd_resp_json(resp, status, out);
 }
 
-/* POST /sandbox/marketing/edit {"id": N, "fields": {...}}: a marketer's edit. */
+/* POST /sandbox/marketing/edit {"id": N, "fields": {...}}: a marketer's edit in the UI. It
+ * names no user, so a change sets updatedById to null. */
 static void mkt_edit(sb_t *sb, const cs_httpd_req_t *req, cs_httpd_resp_t *resp)
 {
     json_t *body = body_object(req, resp, 0);
@@ -147,7 +148,7 @@ static void mkt_edit(sb_t *sb, const cs_httpd_req_t *req, cs_httpd_resp_t *resp)
     int status = 400;
     sb_mstats_t st = {0, 0, 0};
     json_t *out = sb_mkt_update(sb->mkt, ids, fields, NULL, sb_knobs_now_ms(sb->knobs, SB_SIDE_MKT),
-                                &status, &st);
+                                SB_MKT_NO_USER, &status, &st);
     json_decref(body);
     cs_httpd_resp_json(resp, status, out);
 }

@@ -47,7 +47,9 @@ static const mfield_t prospect_fields[] = {
     {"crmsyncDoNotSync__c", MT_BOOL, W},
     {"isDeleted", MT_BOOL, 0},
     {"createdAt", MT_DT, F | S},
+    {"createdById", MT_INT, F}, /* marketing user who created it (null: none) */
     {"updatedAt", MT_DT, F | S},
+    {"updatedById", MT_INT, F}, /* marketing user of the last change (null: none) */
     {"lastActivityAt", MT_DT, F | S},
 };
 
@@ -92,6 +94,22 @@ const mobj_t *sb_mobj(const char *name)
 const mobj_t *sb_mobj_at(int idx)
 {
     return &mobjs[idx];
+}
+
+int64_t sb_mkt_user_by_crm_id(sb_mkt_t *m, const char *crm_user_id)
+{
+    int64_t id = SB_MKT_NO_USER;
+    if (!crm_user_id || !*crm_user_id)
+        return id;
+    pthread_rwlock_rdlock(&m->lock);
+    for (size_t i = 0; i < m->n[MO_USERS] && id == SB_MKT_NO_USER; i++) {
+        const mrec_t *u = m->recs[MO_USERS][i];
+        const char *sf = json_string_value(json_object_get(u->v, "salesforceId"));
+        if (!u->deleted && sf && !strcmp(sf, crm_user_id))
+            id = u->id;
+    }
+    pthread_rwlock_unlock(&m->lock);
+    return id;
 }
 
 int sb_mkt_known_object(const char *object)
@@ -180,7 +198,7 @@ static mrec_t *mrec_new(sb_mkt_t *m, int idx, int64_t now_ms)
     return r;
 }
 
-static int add_user(sb_mkt_t *m, const sb_person_t *p, int64_t now_ms)
+static int add_user(sb_mkt_t *m, const sb_person_t *p, const char *role, int64_t now_ms)
 {
     mrec_t *r = mrec_new(m, MO_USERS, now_ms);
     if (!r)
@@ -190,7 +208,7 @@ static int add_user(sb_mkt_t *m, const sb_person_t *p, int64_t now_ms)
     json_object_set_new(r->v, "username", json_string(p->email));
     json_object_set_new(r->v, "firstName", json_string(p->first));
     json_object_set_new(r->v, "lastName", json_string(p->last));
-    json_object_set_new(r->v, "role", json_string("Sales"));
+    json_object_set_new(r->v, "role", json_string(role));
     json_object_set_new(r->v, "isDeleted", json_false());
     json_object_set_new(r->v, "salesforceId",
                         m->o.crm && sb_crm_user_by_email(m->o.crm, p->email, crm_id) == 0
@@ -210,8 +228,9 @@ sb_mkt_t *sb_mkt_new(const sb_mkt_opts_t *o)
         return NULL;
     pthread_rwlock_init(&m->lock, NULL);
     m->o = *o;
-    m->o.users = NULL;
+    m->o.users = NULL; /* borrowed: read only while building */
     m->o.nusers = 0;
+    m->o.integration = NULL;
     m->o.base_url = strdup(o->base_url ? o->base_url : "");
     m->o.crm_url = strdup(o->crm_url ? o->crm_url : "");
     m->by_email = sb_map_new();
@@ -221,9 +240,15 @@ sb_mkt_t *sb_mkt_new(const sb_mkt_opts_t *o)
     if (!m->o.base_url || !m->o.crm_url || !m->by_email)
         goto fail;
     int64_t now = cs_wall_ms();
-    for (size_t i = 0; i < o->nusers; i++)
-        if (add_user(m, &o->users[i], now) != 0)
+    int linked = 0; /* a configured user is the integration user already */
+    for (size_t i = 0; i < o->nusers; i++) {
+        if (add_user(m, &o->users[i], "Sales", now) != 0)
             goto fail;
+        linked |= o->integration && !strcasecmp(o->users[i].email, o->integration->email);
+    }
+    /* after the configured users, so that their ids (101, ...) do not depend on it */
+    if (o->integration && !linked && add_user(m, o->integration, "Administrator", now) != 0)
+        goto fail;
     return m;
 fail:
     sb_mkt_destroy(m);
@@ -591,8 +616,21 @@ fail:
     return NULL;
 }
 
-/* Applies changes; bumps updatedAt when a value actually changed. Returns 1 when changed. */
-static int apply(sb_mkt_t *m, mrec_t *r, json_t *ch, int64_t now_ms)
+static json_t *user_ref(int64_t by)
+{
+    return by == SB_MKT_NO_USER ? json_null() : json_integer(by);
+}
+
+/* A change by user `by` at now_ms: updatedAt and updatedById move together. */
+static void stamp(mrec_t *r, int64_t now_ms, int64_t by)
+{
+    json_object_set_new(r->v, "updatedAt", json_integer(now_ms - ((now_ms % 1000) + 1000) % 1000));
+    json_object_set_new(r->v, "updatedById", user_ref(by));
+}
+
+/* Applies changes; when a value actually changed, stamps the record (updatedAt, updatedById).
+ * Returns 1 when changed. */
+static int apply(sb_mkt_t *m, mrec_t *r, json_t *ch, int64_t now_ms, int64_t by)
 {
     int changed = 0;
     const char *k;
@@ -606,14 +644,13 @@ static int apply(sb_mkt_t *m, mrec_t *r, json_t *ch, int64_t now_ms)
         }
     }
     if (changed) {
-        json_object_set_new(r->v, "updatedAt",
-                            json_integer(now_ms - ((now_ms % 1000) + 1000) % 1000));
+        stamp(r, now_ms, by);
         reindex_email(m, r);
     }
     return changed;
 }
 
-static mrec_t *new_prospect(sb_mkt_t *m, json_t *ch, int64_t now_ms)
+static mrec_t *new_prospect(sb_mkt_t *m, json_t *ch, int64_t now_ms, int64_t by)
 {
     mrec_t *r = mrec_new(m, MO_PROSPECTS, now_ms);
     if (!r)
@@ -624,6 +661,8 @@ static mrec_t *new_prospect(sb_mkt_t *m, json_t *ch, int64_t now_ms)
         json_object_set_new(r->v, falses[i], json_false());
     json_object_set_new(r->v, "score", json_integer(0));
     json_object_set_new(r->v, "lastActivityAt", json_null());
+    json_object_set_new(r->v, "createdById", user_ref(by));
+    json_object_set_new(r->v, "updatedById", user_ref(by));
     const char *k;
     json_t *v;
     json_object_foreach(ch, k, v) json_object_set(r->v, k, v);
@@ -635,8 +674,8 @@ static mrec_t *new_prospect(sb_mkt_t *m, json_t *ch, int64_t now_ms)
     return r;
 }
 
-json_t *sb_mkt_create(sb_mkt_t *m, json_t *body, const char *fields, int64_t now_ms, int *status,
-                      char **location, sb_mstats_t *st)
+json_t *sb_mkt_create(sb_mkt_t *m, json_t *body, const char *fields, int64_t now_ms, int64_t by,
+                      int *status, char **location, sb_mstats_t *st)
 {
     json_t *err, *out;
     *location = NULL;
@@ -646,7 +685,7 @@ json_t *sb_mkt_create(sb_mkt_t *m, json_t *body, const char *fields, int64_t now
         pthread_rwlock_unlock(&m->lock);
         return err;
     }
-    mrec_t *r = new_prospect(m, ch, now_ms);
+    mrec_t *r = new_prospect(m, ch, now_ms, by);
     json_decref(ch);
     if (!r) {
         out = v5err(status, 500, 0, "out of memory");
@@ -664,7 +703,7 @@ json_t *sb_mkt_create(sb_mkt_t *m, json_t *body, const char *fields, int64_t now
 }
 
 json_t *sb_mkt_update(sb_mkt_t *m, const char *id, json_t *body, const char *fields, int64_t now_ms,
-                      int *status, sb_mstats_t *st)
+                      int64_t by, int *status, sb_mstats_t *st)
 {
     int64_t nid;
     if (parse_id(id, &nid) != 0)
@@ -681,7 +720,7 @@ json_t *sb_mkt_update(sb_mkt_t *m, const char *id, json_t *body, const char *fie
         if (!ch) {
             out = err;
         } else {
-            st->updated += apply(m, r, ch, now_ms);
+            st->updated += apply(m, r, ch, now_ms, by);
             json_decref(ch);
             *status = 200;
             out = render_for(m, &mobjs[MO_PROSPECTS], r, fields, status);
@@ -704,7 +743,7 @@ static int latest_cb(void *opaque, void *val)
     return 0;
 }
 
-json_t *sb_mkt_upsert_latest(sb_mkt_t *m, json_t *body, int64_t now_ms, int *status,
+json_t *sb_mkt_upsert_latest(sb_mkt_t *m, json_t *body, int64_t now_ms, int64_t by, int *status,
                              sb_mstats_t *st)
 {
     if (!json_is_object(body))
@@ -767,14 +806,13 @@ json_t *sb_mkt_upsert_latest(sb_mkt_t *m, json_t *body, int64_t now_ms, int *sta
         if (r->deleted) { /* restored from the recycle bin */
             r->deleted = 0;
             json_object_set_new(r->v, "isDeleted", json_false());
-            json_object_set_new(r->v, "updatedAt",
-                                json_integer(now_ms - ((now_ms % 1000) + 1000) % 1000));
+            stamp(r, now_ms, by);
         }
-        st->updated += apply(m, r, ch, now_ms);
+        st->updated += apply(m, r, ch, now_ms, by);
         *status = 200;
         out = render_for(m, &mobjs[MO_PROSPECTS], r, flist, status);
     } else {
-        r = new_prospect(m, ch, now_ms);
+        r = new_prospect(m, ch, now_ms, by);
         if (!r) {
             out = v5err(status, 500, 0, "out of memory");
         } else {
@@ -937,7 +975,7 @@ json_t *sb_mkt_add_activity(sb_mkt_t *m, json_t *body, int64_t now_ms, int *stat
                                          json_integer_value(delta)));
     if (t == 12)
         json_object_set_new(ch, "optedOut", json_true());
-    apply(m, p, ch, now_ms);
+    apply(m, p, ch, now_ms, SB_MKT_NO_USER); /* a visitor's doing, not a user's */
     json_decref(ch);
     *status = 201;
     out = sb_mkt_render(m, o, r, NULL, 0);

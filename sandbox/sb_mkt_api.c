@@ -3,7 +3,10 @@
  * Gates, in order: a call in progress is counted (for the concurrency limit) -> latency and
  * outages (503) -> headers: a missing Authorization or Pardot-Business-Unit-Id is code 181, a
  * bad or expired token 184, an unknown business unit 201 -> burst errors and the concurrency
- * limit (code 66) -> the daily limit (code 122) -> the call. */
+ * limit (code 66) -> the daily limit (code 122) -> the call.
+ *
+ * Prospect writes act as the marketing user linked to the token's CRM user (its salesforceId),
+ * or as nobody (null updatedById) when no marketing user is linked. */
 #include "sb.h"
 #include "sb_util.h"
 
@@ -21,6 +24,7 @@ typedef struct mcall_s {
     cs_httpd_resp_t *resp;
     const char *endpoint;
     int status;
+    const char *user; /* the token's CRM user id */
 } mcall_t;
 
 static void reply(mcall_t *c, int status, json_t *body)
@@ -66,6 +70,8 @@ static void route(mcall_t *c, char **seg, int n)
     sb_mstats_t st = {0, 0, 0};
     int status = 400;
     int64_t now = sb_knobs_now_ms(sb->knobs, SB_SIDE_MKT);
+    /* the marketing user this call acts as (for prospect writes) */
+    int64_t by = sb_mkt_user_by_crm_id(sb->mkt, c->user);
     if (!sb_mkt_known_object(object)) {
         c->endpoint = "* /{unknown}";
         reply_error(c, 404, 192, "Object does not exist");
@@ -94,7 +100,7 @@ static void route(mcall_t *c, char **seg, int n)
             if (!body)
                 return;
             char *location = NULL;
-            json_t *out = sb_mkt_create(sb->mkt, body, cs_httpd_req_arg(c->req, "fields"), now,
+            json_t *out = sb_mkt_create(sb->mkt, body, cs_httpd_req_arg(c->req, "fields"), now, by,
                                         &status, &location, &st);
             json_decref(body);
             if (location)
@@ -117,7 +123,7 @@ static void route(mcall_t *c, char **seg, int n)
         json_t *body = body_object(c);
         if (!body)
             return;
-        json_t *out = sb_mkt_upsert_latest(sb->mkt, body, now, &status, &st);
+        json_t *out = sb_mkt_upsert_latest(sb->mkt, body, now, by, &status, &st);
         json_decref(body);
         count(c, object, &st);
         reply(c, status, out);
@@ -140,7 +146,7 @@ static void route(mcall_t *c, char **seg, int n)
             json_t *body = body_object(c);
             if (!body)
                 return;
-            json_t *out = sb_mkt_update(sb->mkt, id, body, fields, now, &status, &st);
+            json_t *out = sb_mkt_update(sb->mkt, id, body, fields, now, by, &status, &st);
             json_decref(body);
             count(c, object, &st);
             reply(c, status, out);
@@ -163,7 +169,7 @@ static void route(mcall_t *c, char **seg, int n)
 
 void sb_mkt_api(sb_t *sb, const cs_httpd_req_t *req, cs_httpd_resp_t *resp, const char *rest)
 {
-    mcall_t c = {sb, req, resp, "* /unknown", 0};
+    mcall_t c = {sb, req, resp, "* /unknown", 0, NULL};
     char buf[1024];
     char *seg[6];
     long inflight = sb_knobs_enter(sb->knobs);
@@ -189,6 +195,7 @@ void sb_mkt_api(sb_t *sb, const cs_httpd_req_t *req, cs_httpd_resp_t *resp, cons
         reply_error(&c, 401, 184, "access_token is invalid, unknown, or malformed: Inactive token");
         goto out;
     }
+    c.user = user;
     char bu18[19];
     if (sb_sfid_normalize(bu, bu18) != 0 || strcmp(bu18, sb->bu_id) != 0) {
         sb_stats_refused(sb->stats, "marketing", "201");

@@ -175,14 +175,17 @@ sb_t *sb_new(const cs_conf_t *conf, cs_metrics_t *metrics, char *errstr, size_t 
                    editor ? editor : "");
         goto fail;
     }
-    sb_mkt_opts_t mo = {mkt_users,
-                        nmkt,
-                        sb->crm,
-                        offset,
-                        cs_conf_bool(conf, "marketing.allow_duplicate_emails"),
-                        cs_conf_bool(conf, "marketing.strict_readonly"),
-                        sb->base_url,
-                        sb->base_url};
+    /* the integration user gets a linked marketing user, as the connector user has in a real
+     * org: its writes through the v5 API carry that user's id in updatedById */
+    sb_mkt_opts_t mo = {.users = mkt_users,
+                        .nusers = nmkt,
+                        .integration = &integ[0],
+                        .crm = sb->crm,
+                        .utc_offset_min = offset,
+                        .allow_dup_emails = cs_conf_bool(conf, "marketing.allow_duplicate_emails"),
+                        .strict_readonly = cs_conf_bool(conf, "marketing.strict_readonly"),
+                        .base_url = sb->base_url,
+                        .crm_url = sb->base_url};
     sb->mkt = sb_mkt_new(&mo);
     if (!sb->mkt) {
         cs_err_set(errstr, errstr_size, CS_ERR_NOMEM, "out of memory");
@@ -312,7 +315,7 @@ int sb_apply_seed(sb_t *sb, char *errstr, size_t errstr_size)
         char *loc = NULL;
         sb_mstats_t st = {0, 0, 0};
         json_t *res = sb_mkt_create(sb->mkt, v, "id", sb_knobs_now_ms(sb->knobs, SB_SIDE_MKT),
-                                    &status, &loc, &st);
+                                    SB_MKT_NO_USER, &status, &loc, &st); /* no author */
         free(loc);
         if (status != 201) {
             char *t = json_dumps(res, JSON_COMPACT);

@@ -30,6 +30,7 @@
 #define SC_MAX_USERS 256
 #define SC_STASH_MAX 4096 /* events set aside during one batch; reading pauses when full */
 #define SC_COMMIT_SLOTS 8 /* commit points whose changelog is still being delivered */
+#define SC_STALL_MS 500   /* a commit point undelivered this long stops the pushes */
 
 typedef struct sc_user_map_s {
     int64_t mkt_id;
@@ -91,7 +92,7 @@ typedef struct sc_s {
 
     /* loop state */
     int64_t hold_until;    /* batch-level backoff: no flush before this (monotonic ms) */
-    int64_t next_self_try; /* when to ask again for the user crmsync writes as */
+    int64_t next_self_try; /* when to ask again for the users crmsync writes as */
     cs_backoff_t backoff;
     int64_t last_commit_ms;
     /* Pipelined commits: the records produced between two commit points (an epoch) carry
@@ -100,7 +101,10 @@ typedef struct sc_s {
     uint64_t epoch;                        /* epoch of the records produced now */
     uint64_t outstanding[SC_COMMIT_SLOTS]; /* undelivered records per epoch (epoch % slots) */
     uint64_t pend_first, pend_n;           /* closed epochs waiting for their deliveries */
-    int64_t *pend_offsets;                 /* [SC_COMMIT_SLOTS][3 * nparts], -1 = none */
+    int64_t pend_ms[SC_COMMIT_SLOTS];      /* when each closed epoch was closed */
+    uint32_t batch_states[200];            /* the records of the batch being pushed */
+    size_t nbatch_states;
+    int64_t *pend_offsets; /* [SC_COMMIT_SLOTS][3 * nparts], -1 = none */
     int api_healthy;
     int64_t last_api_error_ms;
     char score_buf[32][3]; /* scratch for numbers formatted during decode */
@@ -148,6 +152,10 @@ void sc_apply_stash(sc_t *sc);
 /* Flushes at most one batch when one is due. Returns the number of entries handled. */
 int sc_flush(sc_t *sc, int force);
 
+/* Asks for the CRM and marketing users crmsync writes as (echo suppression), those not
+ * known yet; again in 5 s when an API does not answer. */
+void sc_learn_self(sc_t *sc, int64_t now);
+
 /* sync_inspect.c: /status, /queue?limit=N, /prospect?key=K (JSON), answered by the loop */
 void sc_inspect_http(void *opaque, const cs_httpd_req_t *req, cs_httpd_resp_t *resp);
 /* Called by the loop between polls: answers a pending inspection. */
@@ -167,6 +175,11 @@ void sc_commit_progress(sc_t *sc);
 /* A commit point, then waits for every delivery and commits (revocation, shutdown).
  * Returns CS_OK or an error (not everything committed). */
 int sc_commit_sync(sc_t *sc);
+
+/* 1 while the oldest closed commit point has waited more than SC_STALL_MS for its
+ * deliveries (the broker is away): pushes wait, since what they write could not be recorded,
+ * and a takeover would write it again later over newer edits. */
+int sc_changelog_stalled(const sc_t *sc, int64_t now);
 /* Delivery report callback of the replica's producer (msg_opaque: the record's epoch). */
 void sc_on_delivery(void *opaque, void *msg_opaque, int err, const char *errstr, int32_t partition,
                     int64_t offset);

@@ -210,9 +210,11 @@ int sc_commit(sc_t *sc)
             return CS_ERR_KAFKA; /* failed deliveries: nothing more is committed */
     }
 
-    /* 1. The changelog: every changed prospect, in this epoch. */
+    /* 1. The changelog: every changed prospect not written since (after its push), in this
+     * epoch. */
     for (size_t i = 0; i < sc->sync.nlog; i++)
-        if ((err = sc_write_state(sc, sc->sync.logq[i])))
+        if (cs_store_at(sc->sync.store, sc->sync.logq[i])->log_dirty == 1 &&
+            (err = sc_write_state(sc, sc->sync.logq[i])))
             return err; /* the list stays: written again at the next commit point */
     cs_sync_log_clear(&sc->sync);
 
@@ -229,11 +231,19 @@ int sc_commit(sc_t *sc)
     }
     if (sc->pend_n == 0)
         sc->pend_first = sc->epoch;
+    sc->pend_ms[sc->epoch % SC_COMMIT_SLOTS] = cs_now_ms();
     sc->pend_n++;
     sc->epoch++;
     sc->outstanding[sc->epoch % SC_COMMIT_SLOTS] = 0; /* the slot is reused */
     sc_commit_progress(sc);
     return CS_OK;
+}
+
+int sc_changelog_stalled(const sc_t *sc, int64_t now)
+{
+    uint64_t k = sc->pend_first % SC_COMMIT_SLOTS;
+    /* reported failures do not count: they stop the commits, not the pushes */
+    return sc->pend_n && sc->outstanding[k] && now - sc->pend_ms[k] > SC_STALL_MS;
 }
 
 int sc_commit_sync(sc_t *sc)
@@ -425,8 +435,10 @@ static void forget_partitions(sc_t *sc, const uint8_t *drop)
         if (p->queue != CS_NONE)
             cs_queue_entry(sc->sync.queue, p->queue)->state = st;
         if (p->log_dirty) {
+            uint16_t d = p->log_dirty;
             p->log_dirty = 0;
             cs_sync_log_mark(&sc->sync, st);
+            p->log_dirty = d; /* 2 (written after its push) stays skipped */
         }
     }
     for (int part = 0; part < sc->nparts; part++) {

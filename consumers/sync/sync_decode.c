@@ -177,6 +177,7 @@ int sc_decode(sc_t *sc, const rd_kafka_message_t *msg, cs_ev_kind_t kind, cs_eve
         ev->do_not_sync = bool_field(r, CS_PC_DO_NOT_SYNC);
         ev->crm_lead_id = str_field(r, CS_PC_CRM_LEAD_ID);
         ev->crm_contact_id = str_field(r, CS_PC_CRM_CONTACT_ID);
+        ev->updated_by_id = long_field(r, CS_PC_UPDATED_BY_ID, 0);
         set_value(ev, CS_F_EMAIL, str_field(r, CS_PC_EMAIL));
         set_value(ev, CS_F_FIRST_NAME, str_field(r, CS_PC_FIRST_NAME));
         set_value(ev, CS_F_LAST_NAME, str_field(r, CS_PC_LAST_NAME));

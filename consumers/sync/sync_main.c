@@ -517,13 +517,9 @@ int main(int argc, char **argv)
     CS_INFO("sync", "started: group %s, %d partitions, batch %d, linger %" PRId64 " ms%s",
             cs_conf_str(sc.conf, "group.id"), sc.nparts, sc.batch_max, sc.linger_ms,
             sc.paused ? ", paused" : "");
-    /* Learn the user we write as before the first CRM event is compared (echo suppression);
-     * if the API is not reachable yet, the flush keeps asking. */
-    if (cs_api_self_user(sc.api, sc.sync.self_user, sizeof(sc.sync.self_user)))
-        sc.sync.self_user[0] = '\0';
-    else
-        CS_INFO("sync", "writing as CRM user %s: its changes coming back are echoes",
-                sc.sync.self_user);
+    /* Learn the users we write as before the first event is compared (echo suppression);
+     * if the APIs are not reachable yet, the flush keeps asking. */
+    sc_learn_self(&sc, cs_now_ms());
     rc = run(&sc);
     drain(&sc);
     CS_INFO("sync", "stopped");

@@ -516,13 +516,57 @@ int sc_flush(sc_t *sc, int force)
     int n;
     sc->in_push = 1;
     sc->push_aborted = 0;
+    sc->nbatch_states = 0;
     n = flush(sc, force);
     sc->in_push = 0;
     if (sc->push_aborted) {
-        sc->push_aborted = 0;
+        sc->push_aborted = 0; /* the records of the batch are written by the revocation */
         return 0;
     }
+    /* What the batch wrote is recorded at once, not at the next commit point: a write whose
+     * record is lost with a killed replica is done again by the next owner, over whatever
+     * was edited in between. */
+    for (size_t i = 0; i < sc->nbatch_states; i++) {
+        uint32_t st = sc->batch_states[i];
+        cs_pstate_t *p = cs_store_at(sc->sync.store, st);
+        if (p->log_dirty != 1 || sc_write_state(sc, st))
+            continue;     /* clean, or written at the commit point after all */
+        p->log_dirty = 2; /* listed, and written: the commit point skips it */
+    }
     return n;
+}
+
+/* Echo suppression needs the users crmsync writes as on both sides: asked at start-up and,
+ * until both answers are in, again every 5 s (the token endpoint or the marketing API may
+ * not answer yet). A marketing side with no user linked to ours is said once and not asked
+ * again: its echoes are then recognised by value and time only. */
+void sc_learn_self(sc_t *sc, int64_t now)
+{
+    int err;
+    sc->next_self_try = now + 5000;
+    if (!sc->sync.self_user[0]) {
+        if (cs_api_self_user(sc->api, sc->sync.self_user, sizeof(sc->sync.self_user))) {
+            sc->sync.self_user[0] = '\0';
+            return;
+        }
+        CS_INFO("sync", "writing as CRM user %s: its changes coming back are echoes",
+                sc->sync.self_user);
+    }
+    if (sc->sync.self_mkt_user)
+        return;
+    err = cs_api_mkt_self_user(sc->api, &sc->sync.self_mkt_user);
+    if (!err) {
+        CS_INFO("sync", "writing as marketing user %" PRId64 ": its changes coming back are echoes",
+                sc->sync.self_mkt_user);
+    } else if (err == CS_ERR_NOT_FOUND) {
+        sc->sync.self_mkt_user = -1;
+        CS_WARN("sync",
+                "no marketing user is linked to CRM user %s (users.salesforceId): crmsync's own "
+                "prospect writes coming back are recognised by value and time only",
+                sc->sync.self_user);
+    } else {
+        sc->sync.self_mkt_user = 0;
+    }
 }
 
 static int flush(sc_t *sc, int force)
@@ -535,15 +579,9 @@ static int flush(sc_t *sc, int force)
     int err;
 
     cs_queue_due(q, now);
-    if (!sc->sync.self_user[0] && now >= sc->next_self_try) {
-        /* Echo suppression needs the user we write as; ask until the token endpoint says. */
-        if (cs_api_self_user(sc->api, sc->sync.self_user, sizeof(sc->sync.self_user)))
-            sc->next_self_try = now + 5000;
-        else
-            CS_INFO("sync", "writing as CRM user %s: its changes coming back are echoes",
-                    sc->sync.self_user);
-    }
-    if (now < sc->hold_until)
+    if ((!sc->sync.self_user[0] || !sc->sync.self_mkt_user) && now >= sc->next_self_try)
+        sc_learn_self(sc, now);
+    if (now < sc->hold_until || sc_changelog_stalled(sc, now))
         return 0;
     prio = cs_queue_len(q, CS_QL_PRIO);
     ready = cs_queue_len(q, CS_QL_READY);
@@ -562,6 +600,8 @@ static int flush(sc_t *sc, int force)
     }
 
     n = cs_queue_take(q, batch, (size_t)sc->batch_max, sc->paused, settled, &settle);
+    for (size_t i = 0; i < n; i++)
+        sc->batch_states[sc->nbatch_states++] = cs_queue_entry(q, batch[i])->state;
     for (size_t i = 0; i < n; i++)
         if (state_of(sc, batch[i])->dirty_crm)
             tocrm[ncrm++] = batch[i];

@@ -26,9 +26,10 @@ const cs_opt_t pp_opts[] = {
 };
 
 /* Every mapped v5 field the ProspectChange carries (custom fields are appended). */
-static const char base_fields[] = "id,email,firstName,lastName,company,phone,jobTitle,optedOut,"
-                                  "score,grade,assignedToId,salesforceLeadId,salesforceContactId,"
-                                  "salesforceOwnerId,lastActivityAt,createdAt,updatedAt";
+static const char base_fields[] =
+    "id,email,firstName,lastName,company,phone,jobTitle,optedOut,"
+    "score,grade,assignedToId,salesforceLeadId,salesforceContactId,"
+    "salesforceOwnerId,lastActivityAt,createdAt,updatedAt,updatedById";
 
 static int append_field(char **list, const char *name)
 {
@@ -257,6 +258,10 @@ int pp_handle(pp_t *pp, json_t *rec)
         json_t *a = json_object_get(rec, "assignedToId");
         if (json_is_integer(a))
             cs_avro_set_long(v, CS_PC_ASSIGNED_USER_ID, json_integer_value(a));
+        /* who made this version (our own writes come back with crmsync's marketing user) */
+        a = json_object_get(rec, "updatedById");
+        if (json_is_integer(a))
+            cs_avro_set_long(v, CS_PC_UPDATED_BY_ID, json_integer_value(a));
     }
     cs_avro_set_bool(v, CS_PC_DO_NOT_SYNC,
                      pp->dns_field && json_is_true(json_object_get(rec, pp->dns_field)));

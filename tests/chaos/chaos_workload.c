@@ -89,6 +89,11 @@ static int wk_open(wk_t *w, ch_t *ch, int with_api)
         oo.login_url = ch->sandbox_url;
         oo.client_id = "crmsync-sandbox-client";
         oo.client_secret = "sandbox-secret";
+        /* Marketers edit as themselves (a password token for Sam, marketing user 101), not as
+         * the integration user crmsync writes as: its changes are echoes to the consumer. */
+        oo.grant_type = "password";
+        oo.username = "sam@acme.example";
+        oo.password = "sandbox-password";
         if (!(w->oauth = cs_oauth_new(&oo, err, sizeof(err))))
             return -1;
         o.get_token = cs_oauth_get_token;

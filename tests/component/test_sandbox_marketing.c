@@ -1,15 +1,17 @@
 /* Component test: the sandbox's marketing side (Account Engagement v5 subset) through cs_http:
  * the header errors (181 / 184 / 201), prospects create / read / update / upsertLatestByEmail /
  * delete with their validation, the query (fields, filters, orderBy, limit, nextPageToken
- * paging), visitor activities with their type codes, users, the custom do-not-sync field, the
- * limits (codes 66 and 122) and outages; a second sandbox checks duplicate-email (AMPSEA) and
- * strict read-only modes. */
+ * paging), visitor activities with their type codes, users (and the integration user's linked
+ * marketing user), who changed a prospect (createdById / updatedById), the custom do-not-sync
+ * field, the limits (codes 66 and 122) and outages; a second sandbox checks duplicate-email
+ * (AMPSEA) and strict read-only modes, seeding and a configured integration marketing user. */
 #include "cs_err.h"
 #include "cs_test.h"
 #include "testutil_sandbox.h"
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 static cs_tsandbox_t SB;
@@ -419,26 +421,251 @@ static void test_activities(void)
     CHECK(iso_offset(sget(r, "lastActivityAt")));
 }
 
+/* The CRM integration user's id (client-credentials tokens act as it). */
+static void integration_user(char id[19])
+{
+    int st;
+    json_t *info = cs_tsandbox_admin(&SB, "GET", "info", NULL, &st);
+    const char *v = sget(info, "integration_user_id");
+    snprintf(id, 19, "%s", v ? v : "");
+    json_decref(info);
+    REQUIRE(strlen(id) == 18);
+}
+
 static void test_users(void)
 {
     int st;
-    json_t *r = req("GET", CS_TSANDBOX_V5 "/users?fields=id,email,salesforceId", NULL, &st);
+    char integ[19];
+    integration_user(integ);
+    json_t *r =
+        req("GET", CS_TSANDBOX_V5 "/users?fields=id,email,role,salesforceId,firstName", NULL, &st);
     CHECK_INT(st, 200);
     json_t *vals = json_object_get(r, "values");
-    CHECK_INT(json_array_size(vals), 3);
+    /* marketing.users keep their ids; the integration user's marketing user comes after them */
+    CHECK_INT(json_array_size(vals), 4);
+    static const char *emails[] = {"sam@acme.example", "rita@acme.example", "mo@acme.example",
+                                   "integration@crmsync.example"};
     int mapped = 0, unmapped = 0;
     size_t i;
     json_t *v;
     json_array_foreach(vals, i, v)
     {
         const char *sf = sget(v, "salesforceId");
+        CHECK_INT(iget(v, "id"), 101 + (long long)i);
+        CHECK_STR(sget(v, "email"), emails[i < 4 ? i : 0]);
+        CHECK_STR(sget(v, "role"), i == 3 ? "Administrator" : "Sales");
         if (sf && !strncmp(sf, "005", 3) && strlen(sf) == 18)
             mapped++;
         else if (!sf)
             unmapped++;
     }
-    CHECK_INT(mapped, 2);
+    CHECK_INT(mapped, 3);
     CHECK_INT(unmapped, 1);
+    json_t *integ_user = json_array_get(vals, 3);
+    CHECK_STR(sget(integ_user, "salesforceId"), integ);
+    CHECK_STR(sget(integ_user, "firstName"), "Integration");
+    r = req("GET", CS_TSANDBOX_V5 "/users/104?fields=id,email", NULL, &st);
+    CHECK_INT(st, 200);
+    CHECK_STR(sget(r, "email"), "integration@crmsync.example");
+}
+
+/* ---- authorship: createdById / updatedById ---- */
+
+/* A password-grant token for username (URL-encoded): fills auth with "Authorization: Bearer
+ * ..." and user with the CRM user id. */
+static void password_token(const char *username, char *auth, size_t auth_size, char user[19])
+{
+    static const char *const form_hdr[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
+    char form[512];
+    int st;
+    snprintf(form, sizeof(form),
+             "grant_type=password&client_id=" CS_TSANDBOX_CLIENT_ID
+             "&client_secret=" CS_TSANDBOX_CLIENT_SECRET
+             "&username=%s&password=" CS_TSANDBOX_PASSWORD,
+             username);
+    json_t *r = cs_tsandbox_call(&SB, "POST", "/services/oauth2/token", form_hdr, form, &st);
+    REQUIRE(st == 200 && sget(r, "access_token") && sget(r, "id"));
+    snprintf(auth, auth_size, "Authorization: Bearer %s", sget(r, "access_token"));
+    snprintf(user, 19, "%s", strrchr(sget(r, "id"), '/') + 1);
+    json_decref(r);
+}
+
+/* A v5 call with another user's token; the answer is borrowed until the next call. */
+static json_t *as_user(const char *auth, const char *method, const char *path, const char *body,
+                       int *status)
+{
+    static json_t *last;
+    const char *const h[] = {auth, "Pardot-Business-Unit-Id: " CS_TSANDBOX_BU_ID,
+                             "Content-Type: application/json", NULL};
+    json_decref(last);
+    last = cs_tsandbox_call(&SB, method, path, h, body, status);
+    return last;
+}
+
+static void wait_next_second(void)
+{
+    sleep(1);
+    usleep(100000);
+}
+
+static void test_authorship(void)
+{
+    int st;
+    char integ[19];
+    integration_user(integ);
+
+    /* crmsync's own marketing user, found as the consumer finds it */
+    json_t *r = req("GET", CS_TSANDBOX_V5 "/users?fields=id,salesforceId", NULL, &st);
+    CHECK_INT(st, 200);
+    long long me = 0;
+    int n = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(r, "values"), i, v)
+    {
+        if (sget(v, "salesforceId") && !strcmp(sget(v, "salesforceId"), integ)) {
+            me = iget(v, "id");
+            n++;
+        }
+    }
+    CHECK_INT(n, 1);
+    CHECK_INT(me, 104);
+
+    /* a create through the API with the client-credentials token sets both */
+    r = req("POST", CS_TSANDBOX_V5 "/prospects?fields=id,createdById,updatedById",
+            "{\"email\":\"author@example.com\",\"firstName\":\"Al\"}", &st);
+    CHECK_INT(st, 201);
+    long long p = iget(r, "id");
+    CHECK_INT(iget(r, "createdById"), me);
+    CHECK_INT(iget(r, "updatedById"), me);
+    CHECK_INT(json_object_size(r), 3);
+    /* filterable like assignedToId */
+    r = req("GET",
+            P(CS_TSANDBOX_V5 "/prospects?fields=id&id=%lld&createdById=%lld&updatedById=%lld", p,
+              me, me),
+            NULL, &st);
+    CHECK_INT(st, 200);
+    CHECK_INT(json_array_size(json_object_get(r, "values")), 1);
+    r = req("GET", P(CS_TSANDBOX_V5 "/prospects?fields=id&id=%lld&updatedByIdLessThan=%lld", p, me),
+            NULL, &st);
+    CHECK_INT(st, 200);
+    CHECK_INT(json_array_size(json_object_get(r, "values")), 0);
+    /* read-only to writers */
+    r = req("PATCH", P(CS_TSANDBOX_V5 "/prospects/%lld", p), "{\"updatedById\":101}", &st);
+    CHECK_INT(st, 400);
+    CHECK_INT(iget(r, "code"), 154);
+    r = req("POST", CS_TSANDBOX_V5 "/prospects", "{\"email\":\"ro@example.com\",\"createdById\":1}",
+            &st);
+    CHECK_INT(iget(r, "code"), 154);
+
+    /* a marketer's edit through /sandbox names no user: updatedById null */
+    wait_next_second();
+    r = cs_tsandbox_admin(&SB, "POST", "marketing/edit",
+                          P("{\"id\":%lld,\"fields\":{\"jobTitle\":\"VP\"}}", p), &st);
+    CHECK_INT(st, 200);
+    CHECK(json_is_null(json_object_get(r, "updatedById")));
+    CHECK_INT(iget(r, "createdById"), me);
+    CHECK_STR(sget(r, "jobTitle"), "VP");
+    char t1[40];
+    snprintf(t1, sizeof(t1), "%s", sget(r, "updatedAt") ? sget(r, "updatedAt") : "");
+    json_decref(r);
+
+    /* a PATCH that changes nothing leaves updatedById and updatedAt alone */
+    wait_next_second();
+    char path[256];
+    snprintf(path, sizeof(path),
+             CS_TSANDBOX_V5 "/prospects/%lld?fields=updatedById,updatedAt,createdById", p);
+    r = req("PATCH", path, "{\"jobTitle\":\"VP\",\"firstName\":\"Al\"}", &st);
+    CHECK_INT(st, 200);
+    CHECK(json_is_null(json_object_get(r, "updatedById")));
+    CHECK_STR(sget(r, "updatedAt"), t1);
+    /* one that changes a value sets updatedById with updatedAt */
+    r = req("PATCH", path, "{\"jobTitle\":\"CEO\"}", &st);
+    CHECK_INT(st, 200);
+    CHECK_INT(iget(r, "updatedById"), me);
+    CHECK(strcmp(sget(r, "updatedAt"), t1) != 0);
+    CHECK_INT(iget(r, "createdById"), me);
+
+    /* another CRM user's token acts as the marketing user linked to it (Sam: 101) */
+    char sam_auth[600], sam[19];
+    password_token("sam%40acme.example", sam_auth, sizeof(sam_auth), sam);
+    r = req("GET", CS_TSANDBOX_V5 "/users/101?fields=salesforceId", NULL, &st);
+    CHECK_STR(sget(r, "salesforceId"), sam);
+    r = as_user(sam_auth, "POST", CS_TSANDBOX_V5 "/prospects/do/upsertLatestByEmail",
+                "{\"matchEmail\":\"AUTHOR@example.com\",\"prospect\":{\"jobTitle\":\"CEO\"},"
+                "\"fields\":[\"id\",\"updatedById\"]}",
+                &st);
+    CHECK_INT(st, 200);
+    CHECK_INT(iget(r, "id"), p);
+    CHECK_INT(iget(r, "updatedById"), me); /* nothing changed */
+    r = as_user(sam_auth, "POST", CS_TSANDBOX_V5 "/prospects/do/upsertLatestByEmail",
+                "{\"matchEmail\":\"author@example.com\",\"prospect\":{\"phone\":\"1\"},"
+                "\"fields\":[\"id\",\"updatedById\",\"createdById\"]}",
+                &st);
+    CHECK_INT(st, 200);
+    CHECK_INT(iget(r, "updatedById"), 101);
+    CHECK_INT(iget(r, "createdById"), me);
+    r = as_user(sam_auth, "POST", CS_TSANDBOX_V5 "/prospects/do/upsertLatestByEmail",
+                "{\"matchEmail\":\"author2@example.com\",\"prospect\":{\"phone\":\"1\"},"
+                "\"fields\":[\"id\",\"updatedById\",\"createdById\"]}",
+                &st);
+    CHECK_INT(st, 201);
+    CHECK_INT(iget(r, "updatedById"), 101);
+    CHECK_INT(iget(r, "createdById"), 101);
+    /* upsertLatestByEmail with the integration token */
+    r = req("POST", CS_TSANDBOX_V5 "/prospects/do/upsertLatestByEmail",
+            "{\"matchEmail\":\"author2@example.com\",\"prospect\":{\"phone\":\"2\"},"
+            "\"fields\":[\"updatedById\",\"createdById\"]}",
+            &st);
+    CHECK_INT(st, 200);
+    CHECK_INT(iget(r, "updatedById"), me);
+    CHECK_INT(iget(r, "createdById"), 101);
+
+    /* a CRM user with no marketing user (Ada): null */
+    char ada_auth[600], ada[19];
+    password_token("ada%40acme.example", ada_auth, sizeof(ada_auth), ada);
+    r = as_user(ada_auth, "PATCH", path, "{\"phone\":\"2\"}", &st);
+    CHECK_INT(st, 200);
+    CHECK(json_is_null(json_object_get(r, "updatedById")));
+    CHECK_INT(iget(r, "createdById"), me);
+    r = as_user(ada_auth, "POST", CS_TSANDBOX_V5 "/prospects?fields=createdById,updatedById",
+                "{\"email\":\"author3@example.com\"}", &st);
+    CHECK_INT(st, 201);
+    CHECK(json_is_null(json_object_get(r, "createdById")));
+    CHECK(json_is_null(json_object_get(r, "updatedById")));
+
+    /* a visitor's activity that changes the score is no user's change */
+    r = req("PATCH", path, "{\"phone\":\"3\"}", &st);
+    CHECK_INT(iget(r, "updatedById"), me);
+    json_t *a =
+        cs_tsandbox_admin(&SB, "POST", "marketing/activity",
+                          P("{\"prospectId\":%lld,\"kind\":\"form\",\"scoreDelta\":5}", p), &st);
+    CHECK_INT(st, 201);
+    json_decref(a);
+    r = req("GET", path, NULL, &st);
+    CHECK(json_is_null(json_object_get(r, "updatedById")));
+
+    /* a delete does not move updatedAt, so it leaves the author alone */
+    r = req("PATCH", path, "{\"phone\":\"4\"}", &st);
+    CHECK_INT(iget(r, "updatedById"), me);
+    r = as_user(ada_auth, "DELETE", P(CS_TSANDBOX_V5 "/prospects/%lld", p), NULL, &st);
+    CHECK_INT(st, 204);
+    r = req("GET",
+            P(CS_TSANDBOX_V5 "/prospects?fields=updatedById,isDeleted&deleted=true&id=%lld", p),
+            NULL, &st);
+    json_t *gone = json_array_get(json_object_get(r, "values"), 0);
+    CHECK(json_is_true(json_object_get(gone, "isDeleted")));
+    CHECK_INT(iget(gone, "updatedById"), me);
+    /* restoring it through upsertLatestByEmail is a change by the caller */
+    r = as_user(
+        sam_auth, "POST", CS_TSANDBOX_V5 "/prospects/do/upsertLatestByEmail",
+        "{\"matchEmail\":\"author@example.com\",\"prospect\":{},"
+        "\"fields\":[\"id\",\"updatedById\",\"isDeleted\"],\"secondaryDeletedSearch\":true}",
+        &st);
+    CHECK_INT(st, 200);
+    CHECK_INT(iget(r, "id"), p);
+    CHECK(json_is_false(json_object_get(r, "isDeleted")));
+    CHECK_INT(iget(r, "updatedById"), 101);
 }
 
 /* ---- limits ---- */
@@ -526,20 +753,53 @@ static void test_limits(void)
     CHECK_INT(st, 200);
 }
 
-/* duplicate e-mails allowed (AMPSEA) and connector fields read-only, in a second sandbox */
+/* duplicate e-mails allowed (AMPSEA) and connector fields read-only, in a second sandbox; it
+ * also has the integration user among marketing.users (no second marketing user for it) and a
+ * seed file (seeded prospects have no author) */
 static void test_modes(void)
 {
     cs_tsandbox_t sb2;
     cs_tsandbox_client_t c2;
     char err[256];
     int st;
-    const char *args[] = {"--marketing.allow_duplicate_emails", "true",
-                          "--marketing.strict_readonly", "true", NULL};
-    REQUIRE(cs_tsandbox_start(&sb2, args, err, sizeof(err)) == 0);
+    char seed[] = "/tmp/test_sandbox_marketing_seed_XXXXXX";
+    int fd = mkstemp(seed);
+    REQUIRE(fd >= 0);
+    static const char seed_json[] = "{\"prospects\": [{\"email\": \"seeded@example.com\"}]}";
+    REQUIRE(write(fd, seed_json, sizeof(seed_json) - 1) == (ssize_t)(sizeof(seed_json) - 1));
+    close(fd);
+    const char *args[] = {
+        "--marketing.allow_duplicate_emails",
+        "true",
+        "--marketing.strict_readonly",
+        "true",
+        "--marketing.users",
+        "Sam Sales <sam@acme.example>, Ian Integration <INTEGRATION@crmsync.example>",
+        "--seed.file",
+        seed,
+        NULL};
+    int started = cs_tsandbox_start(&sb2, args, err, sizeof(err));
+    unlink(seed);
+    REQUIRE(started == 0);
     REQUIRE(cs_tsandbox_client_init(&c2, &sb2) == 0);
-    json_t *r = cs_tsandbox_req(&c2, "POST", CS_TSANDBOX_V5 "/prospects?fields=id",
-                                "{\"email\":\"twin@example.com\"}", &st);
+    json_t *r = cs_tsandbox_req(&c2, "GET", CS_TSANDBOX_V5 "/users?fields=id,email,salesforceId",
+                                NULL, &st);
+    CHECK_INT(st, 200);
+    CHECK_INT(json_array_size(json_object_get(r, "values")), 2);
+    json_t *ian = json_array_get(json_object_get(r, "values"), 1);
+    CHECK_INT(iget(ian, "id"), 102);
+    CHECK(sget(ian, "salesforceId") && strlen(sget(ian, "salesforceId")) == 18);
+    r = cs_tsandbox_req(
+        &c2, "GET", CS_TSANDBOX_V5 "/prospects?fields=email,createdById,updatedById", NULL, &st);
+    CHECK_INT(json_array_size(json_object_get(r, "values")), 1);
+    json_t *seeded = json_array_get(json_object_get(r, "values"), 0);
+    CHECK_STR(sget(seeded, "email"), "seeded@example.com");
+    CHECK(json_is_null(json_object_get(seeded, "createdById")));
+    CHECK(json_is_null(json_object_get(seeded, "updatedById")));
+    r = cs_tsandbox_req(&c2, "POST", CS_TSANDBOX_V5 "/prospects?fields=id,createdById",
+                        "{\"email\":\"twin@example.com\"}", &st);
     CHECK_INT(st, 201);
+    CHECK_INT(iget(r, "createdById"), 102); /* the configured user linked to the token's user */
     long long a = iget(r, "id");
     r = cs_tsandbox_req(&c2, "POST", CS_TSANDBOX_V5 "/prospects?fields=id",
                         "{\"email\":\"TWIN@example.com\"}", &st);
@@ -577,6 +837,7 @@ int main(void)
     test_query_paging();
     test_activities();
     test_users();
+    test_authorship();
     test_limits();
     test_modes();
     raw("GET", "/", NULL, &(int){0});

@@ -55,6 +55,7 @@ static void fill(int schema, avro_value_t *v)
         OK(cs_avro_map_set_str(v, CS_PC_CUSTOM_FIELDS, "Empty__c", NULL));
         OK(cs_avro_array_add_str(v, CS_PC_CHANGED_FIELDS, "first_name"));
         OK(cs_avro_array_add_str(v, CS_PC_CHANGED_FIELDS, "assigned_user_id"));
+        OK(cs_avro_set_long(v, CS_PC_UPDATED_BY_ID, 101));
         break;
     case CS_AVRO_ACTIVITY:
         OK(cs_avro_set_str(v, CS_ACT_EVENT_ID, "act-9"));

@@ -2,8 +2,8 @@
 
 Given only schemas/*.avsc, fastavro must read what crmsync writes (single-object and Confluent
 framing, fingerprint = fastavro's own CRC-64-AVRO of the schema), and crmsync must read what
-fastavro writes, including records written with schemas/old/ProspectChange.v1.avsc, which it
-resolves into the current schema exactly as fastavro's own schema resolution does.
+fastavro writes, including records written with schemas/old/ProspectChange.v1.avsc and v2, which
+it resolves into the current schema exactly as fastavro's own schema resolution does.
 
 Needs the crmsync-avro-sample program (tests/interop/avro_sample_writer.c) in CRMSYNC_BIN_DIR.
 """
@@ -65,7 +65,7 @@ SAMPLES = {
         "crm_lead_id": "00Q000000000001AAA", "crm_contact_id": None,
         "crm_owner_id": "005000000000001AAA",
         "custom_fields": {"Industry__c": "Computing", "Empty__c": None},
-        "changed_fields": ["first_name", "assigned_user_id"],
+        "changed_fields": ["first_name", "assigned_user_id"], "updated_by_id": 101,
     },
     "Activity": {
         "event_id": "act-9", "prospect_key": "bob@example.org", "prospect_id": 5,
@@ -189,19 +189,22 @@ def test_crmsync_reads_fastavro(sample_bin, tmp_path, case):
     assert read_body(schema, out[10:]) == record
 
 
-def test_crmsync_resolves_old_version(sample_bin, tmp_path):
-    v1, v2 = load("old/ProspectChange.v1.avsc"), load("ProspectChange.avsc")
-    assert fp_bytes(v1) != fp_bytes(v2)
-    record = {k: v for k, v in SAMPLES["ProspectChange"].items()
-              if k not in ("custom_fields", "changed_fields")}
-    data = frame(v1, record)
-    (sname, how), out = recode(sample_bin, tmp_path, data, "v1")
+@pytest.mark.parametrize("version,added", [
+    ("v1", {"custom_fields": {}, "changed_fields": [], "updated_by_id": None}),
+    ("v2", {"updated_by_id": None}),
+])
+def test_crmsync_resolves_old_version(sample_bin, tmp_path, version, added):
+    old, cur = load(f"old/ProspectChange.{version}.avsc"), load("ProspectChange.avsc")
+    assert fp_bytes(old) != fp_bytes(cur)
+    record = {k: v for k, v in SAMPLES["ProspectChange"].items() if k not in added}
+    data = frame(old, record)
+    (sname, how), out = recode(sample_bin, tmp_path, data, version)
     assert sname == "crmsync.ProspectChange" and how == "resolved"
-    assert out[:10] == b"\xc3\x01" + fp_bytes(v2), "re-encoded with the current schema"
-    got = read_body(v2, out[10:])
-    assert got == dict(record, custom_fields={}, changed_fields=[])
+    assert out[:10] == b"\xc3\x01" + fp_bytes(cur), "re-encoded with the current schema"
+    got = read_body(cur, out[10:])
+    assert got == dict(record, **added)
     # fastavro's own schema resolution gives the same answer.
-    assert read_body(v1, data[10:], reader_schema=v2) == got
+    assert read_body(old, data[10:], reader_schema=cur) == got
 
 
 def test_crmsync_rejects_unknown_fingerprint(sample_bin, tmp_path):

@@ -15,11 +15,12 @@
  * when a schema changes on purpose; a change here means old readers no longer know the new
  * writer schema. */
 static const uint64_t expected_fp[CS_AVRO_N_SCHEMAS] = {
-    [CS_AVRO_PROSPECT_CHANGE] = 0xf3a5ea2daf563c7eULL, [CS_AVRO_ACTIVITY] = 0x6d351b9ccfb90d1bULL,
+    [CS_AVRO_PROSPECT_CHANGE] = 0x3f3cd51e66ebfaf4ULL, [CS_AVRO_ACTIVITY] = 0x6d351b9ccfb90d1bULL,
     [CS_AVRO_CRM_CHANGE] = 0xdf5108184d8e190fULL,      [CS_AVRO_SYNC_STATE] = 0xe8697344b7eef4bfULL,
     [CS_AVRO_SYNC_ERROR] = 0x28e88f4eb9a4238eULL,      [CS_AVRO_CONTROL] = 0x3ec704aedc83a418ULL,
 };
 static const uint64_t expected_fp_pc_v1 = 0xa6433d79f3f499e2ULL; /* schemas/old/...v1.avsc */
+static const uint64_t expected_fp_pc_v2 = 0xf3a5ea2daf563c7eULL; /* schemas/old/...v2.avsc */
 
 /* ---- Counting allocator: proves the decode hot path does not allocate ---------------- */
 
@@ -128,6 +129,7 @@ static void fill_pc(avro_value_t *v, bool rich)
         OK(cs_avro_map_set_str(v, CS_PC_CUSTOM_FIELDS, "Empty__c", NULL));
         OK(cs_avro_array_add_str(v, CS_PC_CHANGED_FIELDS, "first_name"));
         OK(cs_avro_array_add_str(v, CS_PC_CHANGED_FIELDS, "assigned_user_id"));
+        OK(cs_avro_set_long(v, CS_PC_UPDATED_BY_ID, 101));
     }
 }
 
@@ -162,8 +164,10 @@ static void check_pc(const avro_value_t *v, bool rich)
     if (!rich) {
         CHECK_INT(cs_avro_count(v, CS_PC_CUSTOM_FIELDS), 0);
         CHECK_INT(cs_avro_count(v, CS_PC_CHANGED_FIELDS), 0);
+        CHECK(cs_avro_is_null(v, CS_PC_UPDATED_BY_ID));
         return;
     }
+    CHECK(long_is(v, CS_PC_UPDATED_BY_ID, 101));
     CHECK_INT(cs_avro_count(v, CS_PC_CUSTOM_FIELDS), 2);
     CHECK(cs_avro_map_find(v, CS_PC_CUSTOM_FIELDS, "Industry__c", &s) && s &&
           !strcmp(s, "Computing"));
@@ -455,6 +459,9 @@ static void test_fingerprints(cs_avro_registry_t *reg)
         CHECK_INT(cs_avro_schema_lookup(reg, cs_avro_schema_name(i)), i);
     }
     OK(cs_avro_lookup_fingerprint(reg, expected_fp_pc_v1, &schema, &old));
+    CHECK_INT(schema, CS_AVRO_PROSPECT_CHANGE);
+    CHECK(old);
+    OK(cs_avro_lookup_fingerprint(reg, expected_fp_pc_v2, &schema, &old));
     CHECK_INT(schema, CS_AVRO_PROSPECT_CHANGE);
     CHECK(old);
     CHECK_INT(cs_avro_lookup_fingerprint(reg, 0x1234, &schema, &old), CS_ERR_UNKNOWN_SCHEMA);
@@ -944,7 +951,7 @@ static void test_old_version(cs_avro_registry_t *reg)
         const void *f;
         size_t flen;
         OK(cs_avro_encode(enc, out.value, &f, &flen));
-        CHECK(flen == len + 2); /* two empty blocks: {} and [] */
+        CHECK(flen == len + 3); /* two empty blocks ({} and []) and a null updated_by_id */
     }
     /* Truncated v1 records fail cleanly too. */
     for (size_t n = 0; n < len; n++)

@@ -706,6 +706,67 @@ static void test_unrecorded_write_echo(void)
     ctx_free(&c);
 }
 
+/* make chaos --large: our write of a CRM value to marketing, never recorded (a kill), is read
+ * back from the prospect stream BEFORE the CRM events it came from are read again. Taken as
+ * a marketing edit stamped with the write's time, it would beat every CRM edit made before
+ * the write but read after it. The author (updatedById = crmsync's marketing user) says it
+ * is an echo. */
+static void test_mkt_author_echo(void)
+{
+    for (int known = 0; known < 2; known++) {
+        ctx_t c;
+        ctx_init(&c);
+        if (known)
+            c.s.self_mkt_user = 101;
+        const char *id = "00Q00000000000VAAA";
+        cs_event_t m0 = prospect("auth@x.com", 1000, "F", "L0", "Acme");
+        m0.assigned_user_id = 1;
+        cs_sync_apply(&c.s, &m0, 0);
+        cs_event_t link = crm("auth@x.com", 1500, CS_LINK_LEAD, id, "auth@x.com", "F", "L0");
+        cs_sync_apply(&c.s, &link, 0);
+        push_all(&c); /* L0 agreed on both sides; then the restart */
+        cs_event_t echo = prospect("auth@x.com", 2800, "F", "C2", "Acme");
+        echo.assigned_user_id = 2; /* what is not a mapped value still counts */
+        echo.updated_by_id = 101;
+        cs_result_t r = cs_sync_apply(&c.s, &echo, 0);
+        cs_pstate_t *p = st(&c, "auth@x.com");
+        CHECK_INT(p->assigned_user_id, 2);
+        if (!known) {
+            /* without the author, the echo is a marketing edit: the gap the rule closes */
+            CHECK_INT(r, CS_R_QUEUED);
+            CHECK(p->dirty_crm & (1u << CS_F_LAST_NAME));
+            ctx_free(&c);
+            continue;
+        }
+        CHECK_INT(r, CS_R_DEDUP);
+        CHECK_INT(p->dirty_crm, 0);
+        /* the CRM events read again: C5, made at 2400 before our write at 2800, goes out */
+        cs_event_t c2 = crm("auth@x.com", 2000, CS_LINK_LEAD, id, "auth@x.com", "F", "C2");
+        CHECK_INT(cs_sync_apply(&c.s, &c2, 0), CS_R_QUEUED);
+        cs_event_t c5 = crm("auth@x.com", 2400, CS_LINK_LEAD, id, "auth@x.com", "F", "C5");
+        CHECK_INT(cs_sync_apply(&c.s, &c5, 0), CS_R_COALESCED);
+        p = st(&c, "auth@x.com");
+        CHECK_INT(p->dirty_crm, 0);
+        size_t len;
+        const char *v = cs_queue_value(c.s.queue, p->queue, CS_F_LAST_NAME, &len);
+        CHECK(v && len == 2 && !memcmp(v, "C5", 2));
+        /* our own write of C5 coming back converges it */
+        cs_event_t back = prospect("auth@x.com", 3500, "F", "C5", "Acme");
+        back.assigned_user_id = 2;
+        back.updated_by_id = 101;
+        CHECK_INT(cs_sync_apply(&c.s, &back, 0), CS_R_DEDUP);
+        p = st(&c, "auth@x.com");
+        CHECK_INT(p->dirty_mkt, 0);
+        /* a marketer's edit (another user, or none known) is a change as before */
+        cs_event_t m9 = prospect("auth@x.com", 4000, "F", "M9", "Acme");
+        m9.assigned_user_id = 2;
+        m9.updated_by_id = 102;
+        CHECK_INT(cs_sync_apply(&c.s, &m9, 0), CS_R_QUEUED);
+        CHECK(st(&c, "auth@x.com")->dirty_crm & (1u << CS_F_LAST_NAME));
+        ctx_free(&c);
+    }
+}
+
 int main(void)
 {
     cs_fieldmap_defaults(&fm);
@@ -724,6 +785,7 @@ int main(void)
     test_self_user_echo();
     test_busy_while_pushing();
     test_unrecorded_write_echo();
+    test_mkt_author_echo();
     test_store_and_queue();
     return cs_test_report();
 }

@@ -39,6 +39,11 @@ static const cs_opt_t demo_opts[] = {
      "OAuth client id of the sandbox (for the workload's v5 calls)"},
     {"demo.client_secret", CS_OPT_STRING, "sandbox-secret", 0, 0, CS_OPT_SENSITIVE,
      "OAuth client secret of the sandbox"},
+    {"demo.username", CS_OPT_STRING, "sam@acme.example", 0, 0, 0,
+     "the marketer the workload's v5 calls act as (password grant; not the integration user "
+     "crmsync writes as, whose changes the consumer takes for echoes)"},
+    {"demo.password", CS_OPT_STRING, "sandbox-password", 0, 0, CS_OPT_SENSITIVE,
+     "that marketer's sandbox password"},
     {"demo.consumers", CS_OPT_STRING, "", 0, 0, 0,
      "comma list of the sync-consumer replicas' base URLs (http://127.0.0.1:port)"},
     {"demo.prospect_producer", CS_OPT_STRING, "", 0, 0, 0,

@@ -190,6 +190,9 @@ static int wk_init(wk_t *w, demo_t *d, char *errstr, size_t n)
     oo.login_url = d->sandbox_url;
     oo.client_id = cs_conf_str(d->conf, "demo.client_id");
     oo.client_secret = cs_conf_str(d->conf, "demo.client_secret");
+    oo.grant_type = "password";
+    oo.username = cs_conf_str(d->conf, "demo.username");
+    oo.password = cs_conf_str(d->conf, "demo.password");
     if (!(w->oauth = cs_oauth_new(&oo, errstr, n))) {
         json_decref(info);
         return CS_ERR_CONFIG;
