@@ -35,6 +35,10 @@ enum {
     CS_PS_SEEN_MARKETING = 1u << 3, /* a marketing event was seen (the prospect exists) */
     CS_PS_WAITING = 1u << 4,        /* dirty but parked: see wait reason */
     CS_PS_NEEDS_FETCH = 1u << 5,    /* values must be read from the marketing API first */
+    CS_PS_LINK_SURE = 1u << 6,      /* the linked record is the one the match picks (a contact,
+                                       a match result, or written by us); a lead linked from
+                                       the CRM stream is matched once more before the first
+                                       write, in case its contact is simply not read yet */
 };
 
 /* Which CRM record a prospect is linked to. */

@@ -226,6 +226,7 @@ static cs_result_t apply_prospect(cs_sync_t *s, uint32_t st, const cs_event_t *e
     if (p->crm_object != CS_LINK_CONTACT && ev->crm_contact_id.p && ev->crm_contact_id.len == 18) {
         memcpy(p->crm_id, ev->crm_contact_id.p, 18);
         p->crm_object = CS_LINK_CONTACT;
+        p->flags |= CS_PS_LINK_SURE;
     } else if (p->crm_object == CS_LINK_NONE && ev->crm_lead_id.p && ev->crm_lead_id.len == 18) {
         memcpy(p->crm_id, ev->crm_lead_id.p, 18);
         p->crm_object = CS_LINK_LEAD;
@@ -379,6 +380,10 @@ static cs_result_t apply_crm(cs_sync_t *s, uint32_t st, const cs_event_t *ev, in
         (p->crm_object == CS_LINK_LEAD && ev->crm_object == CS_LINK_CONTACT)) {
         memcpy(p->crm_id, ev->crm_id.p, 18);
         p->crm_object = (uint8_t)ev->crm_object;
+        if (ev->crm_object == CS_LINK_CONTACT)
+            p->flags |= CS_PS_LINK_SURE;
+        else
+            p->flags &= ~CS_PS_LINK_SURE;
         if (p->wait == CS_WAIT_UNASSIGNED) {
             p->flags &= ~CS_PS_WAITING; /* a record to sync with exists now */
             p->wait = CS_WAIT_NONE;

@@ -300,6 +300,9 @@ static void restore_record(sc_t *sc, int part, const avro_value_t *r)
         if (obj >= 0 && id && idlen == 18) {
             memcpy(p->crm_id, id, 18);
             p->crm_object = obj == CS_OBJECT_CONTACT ? CS_LINK_CONTACT : CS_LINK_LEAD;
+            /* a contact, or a record we have written to (a marketing change was pushed) */
+            if (p->crm_object == CS_LINK_CONTACT || p->mkt_watermark > 0)
+                p->flags |= CS_PS_LINK_SURE;
         } else {
             p->crm_object = CS_LINK_NONE;
             memset(p->crm_id, 0, sizeof(p->crm_id));

@@ -240,7 +240,7 @@ static int push_crm(sc_t *sc, uint32_t *es, size_t n)
             continue;
         }
         p = state_of(sc, es[i]);
-        if (p->crm_object != CS_LINK_NONE)
+        if (p->crm_object != CS_LINK_NONE && (p->flags & CS_PS_LINK_SURE))
             upd[nu++] = es[i];
         else
             mat[nm++] = es[i];
@@ -274,8 +274,15 @@ static int push_crm(sc_t *sc, uint32_t *es, size_t n)
         for (size_t i = 0; i < nm; i++) {
             cs_pstate_t *p = state_of(sc, mat[i]);
             if (matches[i].object != CS_LINK_NONE) {
+                /* contacts first: it may replace a lead linked from the CRM stream */
                 memcpy(p->crm_id, matches[i].id, 18);
                 p->crm_object = (uint8_t)matches[i].object;
+                p->flags |= CS_PS_LINK_SURE;
+                upd[nu++] = mat[i];
+            } else if (p->crm_object != CS_LINK_NONE) {
+                /* linked from the CRM stream, not found by this email (changed in the CRM):
+                 * the linked record it is */
+                p->flags |= CS_PS_LINK_SURE;
                 upd[nu++] = mat[i];
             } else if ((p->flags & CS_PS_ASSIGNED) || *sc->assign_unassigned_to) {
                 /* A create needs the prospect's values, not just what changed (e.g. only an
@@ -398,6 +405,7 @@ static int push_crm(sc_t *sc, uint32_t *es, size_t n)
                 if (strlen(results[i].id) == 18) {
                     memcpy(p->crm_id, results[i].id, 18);
                     p->crm_object = CS_LINK_LEAD;
+                    p->flags |= CS_PS_LINK_SURE;
                 }
                 if (results[i].created)
                     cs_counter_add(sc->m.created_leads, 1);

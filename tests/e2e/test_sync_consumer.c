@@ -484,6 +484,36 @@ static void s_contact_before_lead(void)
     CHECK_INT(end(&c, 1), 0);
 }
 
+/* make chaos --large: the CRM producer published a seeded lead a second before the contact
+ * with the same email, and the first push went to the lead. A lead known only from the CRM
+ * stream is matched again before the first write: the contact wins. */
+static void s_lead_read_before_contact(void)
+{
+    consumer_t c;
+    char lead[19], contact[19];
+    begin("a lead read from the CRM stream first, a contact exists: the contact is updated", NULL);
+    crm_create("Lead", "first@x.example", "Old", "Lead", lead);
+    crm_create("Contact", "first@x.example", "Old", "Contact", contact);
+    json_t *ls = crm_records("Lead", "first@x.example");
+    start_consumer(&c, 0);
+    send_crm_record(json_array_get(ls, 0), "Lead"); /* the contact's event is not read yet */
+    json_decref(ls);
+    pc_t p = {"first@x.example", 510, "New", "Name", NULL, -1, 0, CS_CAUSE_FIELD_CHANGE, 0};
+    send_prospect(&p);
+    flush_events();
+    CHECK_INT(settle(&c, 1, 2, 0), 0);
+    json_t *cs = crm_records("Contact", "first@x.example");
+    ls = crm_records("Lead", "first@x.example");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(cs, 0), "FirstName")), "New");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(cs, 0), "Crmsync_Prospect_Id__c")),
+              "510");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(ls, 0), "FirstName")), "Old");
+    CHECK(!json_string_value(json_object_get(json_array_get(ls, 0), "Crmsync_Prospect_Id__c")));
+    json_decref(cs);
+    json_decref(ls);
+    CHECK_INT(end(&c, 1), 0);
+}
+
 static void s_create_lead_owner(void)
 {
     consumer_t c;
@@ -1020,6 +1050,7 @@ int main(int argc, char **argv)
         {"passive", s_passive_activities},
         {"unassigned", s_unassigned_unmatched},
         {"contact", s_contact_before_lead},
+        {"leadfirst", s_lead_read_before_contact},
         {"create", s_create_lead_owner},
         {"dns", s_do_not_sync},
         {"burst", s_burst_one_write},
