@@ -566,12 +566,15 @@ void sc_learn_self(sc_t *sc, int64_t now)
     if (!err) {
         CS_INFO("sync", "writing as marketing user %" PRId64 ": its changes coming back are echoes",
                 sc->sync.self_mkt_user);
-    } else if (err == CS_ERR_NOT_FOUND) {
+    } else if (err == CS_ERR_NOT_FOUND || cs_err_class(err) != CS_CLASS_RETRY) {
+        /* none linked, or the users list refused (e.g. no permission): asking again every 5 s
+         * would not change the answer */
         sc->sync.self_mkt_user = -1;
         CS_WARN("sync",
-                "no marketing user is linked to CRM user %s (users.salesforceId): crmsync's own "
+                "no marketing user found for CRM user %s (users.salesforceId: %s): crmsync's own "
                 "prospect writes coming back are recognised by value and time only",
-                sc->sync.self_user);
+                sc->sync.self_user,
+                err == CS_ERR_NOT_FOUND ? "none linked" : cs_api_last(sc->api)->errstr);
     } else {
         sc->sync.self_mkt_user = 0;
     }
