@@ -41,6 +41,13 @@ enum {
                                        write, in case its contact is simply not read yet */
 };
 
+/* cs_pstate_t.log_dirty: whether the next commit point writes the prospect's state record. */
+enum {
+    CS_LOG_CLEAN = 0,  /* not listed: nothing changed since its last record */
+    CS_LOG_DIRTY = 1,  /* listed: the persisted part changed since its last record */
+    CS_LOG_WRITTEN = 2 /* listed, but written since (right after its push): skipped */
+};
+
 /* Which CRM record a prospect is linked to. */
 typedef enum {
     CS_LINK_NONE = 0,
@@ -66,8 +73,7 @@ typedef struct cs_pstate_s {
     uint32_t queue;     /* sync-queue entry, or CS_NONE */
     uint32_t dirty_crm; /* fields whose value must be pushed to the CRM */
     uint32_t dirty_mkt; /* fields whose value must be pushed to the marketing system */
-    uint16_t log_dirty; /* the persisted part changed since the last changelog record (1),
-                           or listed for the commit point but written since (2) */
+    uint16_t log_dirty; /* CS_LOG_*: listed for the next commit point's changelog record */
     uint16_t stashed;   /* an event of it waits for the batch being pushed (cs_sync busy) */
     int64_t updated_at; /* newest marketing updatedAt seen */
     int64_t last_activity_at;

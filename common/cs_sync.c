@@ -503,7 +503,7 @@ int cs_sync_log_mark(cs_sync_t *s, uint32_t st)
 {
     cs_pstate_t *p = cs_store_at(s->store, st);
     if (p->log_dirty) {
-        p->log_dirty = 1; /* 2: listed and written since; changed again */
+        p->log_dirty = CS_LOG_DIRTY; /* already listed (maybe written since): changed again */
         return CS_OK;
     }
     if (s->nlog == s->caplog) {
@@ -515,14 +515,14 @@ int cs_sync_log_mark(cs_sync_t *s, uint32_t st)
         s->caplog = cap;
     }
     s->logq[s->nlog++] = st;
-    p->log_dirty = 1;
+    p->log_dirty = CS_LOG_DIRTY;
     return CS_OK;
 }
 
 void cs_sync_log_clear(cs_sync_t *s)
 {
     for (size_t i = 0; i < s->nlog; i++)
-        cs_store_at(s->store, s->logq[i])->log_dirty = 0;
+        cs_store_at(s->store, s->logq[i])->log_dirty = CS_LOG_CLEAN;
     s->nlog = 0;
 }
 

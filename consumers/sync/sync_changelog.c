@@ -185,6 +185,19 @@ void sc_commit_progress(sc_t *sc)
     }
 }
 
+/* Waits (up to 30 s) for every record in flight, then commits what they allow. */
+static int wait_deliveries(sc_t *sc)
+{
+    int err = cs_producer_flush(sc->producer, 30000);
+    if (err) {
+        CS_WARN("sync", "changelog/errors not delivered yet (%d in flight): offsets not committed",
+                cs_producer_outq_len(sc->producer));
+        return err;
+    }
+    sc_commit_progress(sc);
+    return CS_OK;
+}
+
 int sc_commit(sc_t *sc)
 {
     int err;
@@ -198,14 +211,8 @@ int sc_commit(sc_t *sc)
     sc_commit_progress(sc);
     if (sc->pend_n >= SC_COMMIT_SLOTS - 1) {
         /* Every slot waits for deliveries (a slow or absent broker): wait for them. */
-        if ((err = cs_producer_flush(sc->producer, 30000))) {
-            CS_WARN("sync",
-                    "changelog/errors not delivered yet (%d in flight): offsets not "
-                    "committed",
-                    cs_producer_outq_len(sc->producer));
+        if ((err = wait_deliveries(sc)))
             return err;
-        }
-        sc_commit_progress(sc);
         if (sc->pend_n >= SC_COMMIT_SLOTS - 1)
             return CS_ERR_KAFKA; /* failed deliveries: nothing more is committed */
     }
@@ -213,7 +220,7 @@ int sc_commit(sc_t *sc)
     /* 1. The changelog: every changed prospect not written since (after its push), in this
      * epoch. */
     for (size_t i = 0; i < sc->sync.nlog; i++)
-        if (cs_store_at(sc->sync.store, sc->sync.logq[i])->log_dirty == 1 &&
+        if (cs_store_at(sc->sync.store, sc->sync.logq[i])->log_dirty == CS_LOG_DIRTY &&
             (err = sc_write_state(sc, sc->sync.logq[i])))
             return err; /* the list stays: written again at the next commit point */
     cs_sync_log_clear(&sc->sync);
@@ -249,14 +256,8 @@ int sc_changelog_stalled(const sc_t *sc, int64_t now)
 int sc_commit_sync(sc_t *sc)
 {
     int err = sc_commit(sc);
-    if (err)
+    if (err || (err = wait_deliveries(sc)))
         return err;
-    if ((err = cs_producer_flush(sc->producer, 30000))) {
-        CS_WARN("sync", "changelog/errors not delivered yet (%d in flight): offsets not committed",
-                cs_producer_outq_len(sc->producer));
-        return err;
-    }
-    sc_commit_progress(sc);
     return sc->pend_n ? CS_ERR_KAFKA : CS_OK;
 }
 
@@ -439,9 +440,9 @@ static void forget_partitions(sc_t *sc, const uint8_t *drop)
             cs_queue_entry(sc->sync.queue, p->queue)->state = st;
         if (p->log_dirty) {
             uint16_t d = p->log_dirty;
-            p->log_dirty = 0;
+            p->log_dirty = CS_LOG_CLEAN;
             cs_sync_log_mark(&sc->sync, st);
-            p->log_dirty = d; /* 2 (written after its push) stays skipped */
+            p->log_dirty = d; /* CS_LOG_WRITTEN stays skipped */
         }
     }
     for (int part = 0; part < sc->nparts; part++) {

@@ -537,9 +537,9 @@ int sc_flush(sc_t *sc, int force)
     for (size_t i = 0; i < sc->nbatch_states; i++) {
         uint32_t st = sc->batch_states[i];
         cs_pstate_t *p = cs_store_at(sc->sync.store, st);
-        if (p->log_dirty != 1 || sc_write_state(sc, st))
-            continue;     /* clean, or written at the commit point after all */
-        p->log_dirty = 2; /* listed, and written: the commit point skips it */
+        if (p->log_dirty != CS_LOG_DIRTY || sc_write_state(sc, st))
+            continue; /* clean, or written at the commit point after all */
+        p->log_dirty = CS_LOG_WRITTEN;
     }
     return n;
 }
