@@ -1,7 +1,9 @@
 #include "cs_run.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,4 +69,24 @@ void cs_run_sleep_ms(int64_t ms)
         struct timespec ts = {left / 1000, (left % 1000) * 1000000};
         nanosleep(&ts, NULL);
     }
+}
+
+int cs_run_wait_child(pid_t pid, int64_t deadline_ms, int stop_too)
+{
+    int st = 0;
+    for (;;) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            break;
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (cs_now_ms() > deadline_ms || (stop_too && cs_run_stopping())) {
+            kill(pid, SIGTERM);
+            waitpid(pid, &st, 0);
+            return -1;
+        }
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }

@@ -6,6 +6,7 @@
 #define CS_RUN_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Installs the SIGTERM/SIGINT handlers and ignores SIGPIPE. Call once from main(). */
 void cs_run_install_signals(void);
@@ -25,5 +26,10 @@ int64_t cs_wall_ms(void);
 
 /* Sleeps up to ms, returning early (within ~50 ms) when a stop is requested. */
 void cs_run_sleep_ms(int64_t ms);
+
+/* Waits for child pid to exit, checking every 50 ms. Past deadline_ms (monotonic), or once a
+ * stop is requested when stop_too is set, the child gets SIGTERM and is reaped. Returns its
+ * exit status, or -1 (killed by a signal, given up on, waitpid failed). */
+int cs_run_wait_child(pid_t pid, int64_t deadline_ms, int stop_too);
 
 #endif

@@ -175,9 +175,6 @@ void ch_replica_kill(ch_t *ch, int i);
 int ch_replicas_check(ch_t *ch);
 /* Runs `bash kafka.sh <cmd>` for our broker port, output appended to the run's broker.log.
  * Returns its exit status (-1 when it could not run or took longer than timeout_ms). */
-/* Waits for child pid until deadline_ms (cs_now_ms clock); past it, SIGTERM and reap.
- * Returns the exit status, or -1 (killed, signalled, or waitpid failed). */
-int ch_wait_child(pid_t pid, int64_t deadline_ms);
 int ch_broker(ch_t *ch, const char *cmd, int timeout_ms);
 /* Sum of the values of metric `name` whose labels contain `label` (NULL = any) in the
  * /metrics of 127.0.0.1:port; -1 when it does not answer. */

@@ -5,7 +5,6 @@
 #include "cs_err.h"
 #include "cs_run.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -14,7 +13,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define START_TIMEOUT_MS 60000
@@ -162,25 +160,6 @@ int ch_replicas_check(ch_t *ch)
     return found;
 }
 
-int ch_wait_child(pid_t pid, int64_t deadline_ms)
-{
-    int st = 0;
-    for (;;) {
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid)
-            break;
-        if (r < 0 && errno != EINTR)
-            return -1;
-        if (cs_now_ms() > deadline_ms) {
-            kill(pid, SIGTERM);
-            waitpid(pid, &st, 0);
-            return -1;
-        }
-        cs_run_sleep_ms(50);
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 int ch_broker(ch_t *ch, const char *cmd, int timeout_ms)
 {
     char log[1200], port[16];
@@ -213,7 +192,7 @@ int ch_broker(ch_t *ch, const char *cmd, int timeout_ms)
         _exit(127);
     }
     close(fd);
-    return ch_wait_child(pid, deadline);
+    return cs_run_wait_child(pid, deadline, 0);
 }
 
 double ch_metric(cs_http_t *h, int port, const char *name, const char *label)

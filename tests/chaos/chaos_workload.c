@@ -914,5 +914,5 @@ int ch_import(ch_t *ch)
     }
     close(fd);
     deadline = cs_now_ms() + 120000;
-    return ch_wait_child(pid, deadline);
+    return cs_run_wait_child(pid, deadline, 0);
 }

@@ -30,7 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define LOG_COMP "demo"
@@ -565,8 +564,7 @@ static int run_import(demo_t *d, const char *path, const char *log)
     char self[4096], bin[4200], import_id[64];
     ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
     pid_t pid, parent = getpid();
-    int fd, st = 0;
-    int64_t deadline;
+    int fd;
 
     if (len <= 0)
         return -1;
@@ -595,21 +593,7 @@ static int run_import(demo_t *d, const char *path, const char *log)
         _exit(127);
     }
     close(fd);
-    deadline = cs_now_ms() + 60000;
-    for (;;) {
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid)
-            break;
-        if (r < 0 && errno != EINTR)
-            return -1;
-        if (cs_now_ms() > deadline || cs_run_stopping()) {
-            kill(pid, SIGTERM);
-            waitpid(pid, &st, 0);
-            return -1;
-        }
-        cs_run_sleep_ms(50);
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return cs_run_wait_child(pid, cs_now_ms() + 60000, 1);
 }
 
 /* A list of prospects exported from the marketing system and imported again: every row is
