@@ -653,6 +653,18 @@ static void test_busy_while_pushing(void)
     ctx_free(&c);
 }
 
+/* An assigned prospect (assignee 1) linked to lead id, last name "L0" agreed on both sides
+ * (marketing at 1000, the CRM at 1500). */
+static void agreed_lead(ctx_t *c, const char *email, const char *id)
+{
+    cs_event_t m0 = prospect(email, 1000, "F", "L0", "Acme");
+    m0.assigned_user_id = 1;
+    cs_sync_apply(&c->s, &m0, 0);
+    cs_event_t link = crm(email, 1500, CS_LINK_LEAD, id, email, "F", "L0");
+    cs_sync_apply(&c->s, &link, 0);
+    push_all(c);
+}
+
 /* A write whose success was never recorded (the replica died before its changelog record)
  * comes back from the other system stamped with the write time, newer than a later edit that
  * is now pending: found by the chaos run. CRM edits C2 then C5 wait for marketing; marketing
@@ -662,12 +674,7 @@ static void test_unrecorded_write_echo(void)
     ctx_t c;
     ctx_init(&c);
     const char *id = "00Q00000000000UAAA";
-    cs_event_t m0 = prospect("lost@x.com", 1000, "F", "L0", "Acme");
-    m0.assigned_user_id = 1;
-    cs_sync_apply(&c.s, &m0, 0);
-    cs_event_t link = crm("lost@x.com", 1500, CS_LINK_LEAD, id, "lost@x.com", "F", "L0");
-    cs_sync_apply(&c.s, &link, 0);
-    push_all(&c); /* L0 agreed on both sides */
+    agreed_lead(&c, "lost@x.com", id); /* L0 agreed on both sides */
     /* the state restored after the crash: C2 was written to marketing, never recorded */
     cs_event_t c2 = crm("lost@x.com", 2000, CS_LINK_LEAD, id, "lost@x.com", "F", "C2");
     CHECK_INT(cs_sync_apply(&c.s, &c2, 0), CS_R_QUEUED);
@@ -719,12 +726,7 @@ static void test_mkt_author_echo(void)
         if (known)
             c.s.self_mkt_user = 101;
         const char *id = "00Q00000000000VAAA";
-        cs_event_t m0 = prospect("auth@x.com", 1000, "F", "L0", "Acme");
-        m0.assigned_user_id = 1;
-        cs_sync_apply(&c.s, &m0, 0);
-        cs_event_t link = crm("auth@x.com", 1500, CS_LINK_LEAD, id, "auth@x.com", "F", "L0");
-        cs_sync_apply(&c.s, &link, 0);
-        push_all(&c); /* L0 agreed on both sides; then the restart */
+        agreed_lead(&c, "auth@x.com", id); /* L0 agreed on both sides; then the restart */
         cs_event_t echo = prospect("auth@x.com", 2800, "F", "C2", "Acme");
         echo.assigned_user_id = 2; /* what is not a mapped value still counts */
         echo.updated_by_id = 101;
