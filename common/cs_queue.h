@@ -3,7 +3,9 @@
  *
  * Entries live in a pool reused through a free list (no allocation per event once warm) and
  * move between lists: READY (FIFO by first enqueue), PRIO (sync-now: taken first), INFLIGHT
- * (taken into a batch), RETRY (backing off after an error, until retry_at). While queued, an
+ * (taken into a batch), RETRY (backing off after an error, until retry_at), HELD (a CRM
+ * change waiting for the prospect's snapshot, until hold_until: see cs_sync_release_held;
+ * FIFO, and so in hold_until order, as every hold is as long). While queued, an
  * entry holds the latest value of each dirty field, the newest source time of each side
  * that its values cover, and the lowest input offset of each input topic that made it
  * dirty: the consumer never commits past that offset until the entry is resolved.
@@ -25,6 +27,7 @@ typedef enum {
     CS_QL_PRIO,
     CS_QL_INFLIGHT,
     CS_QL_RETRY,
+    CS_QL_HELD,
     CS_QL_COUNT_
 } cs_qlist_t;
 
@@ -48,7 +51,7 @@ typedef struct cs_qentry_s {
     uint32_t voff[CS_FIELDS_MAX];
     uint16_t vlen[CS_FIELDS_MAX];
     char last_error[96]; /* last per-record error (code: message), for retries */
-    int64_t hold_until;  /* > 0: not pushed before this (monotonic ms), see cs_sync_hold */
+    int64_t hold_until;  /* in HELD: released by this time (monotonic ms) at the latest */
     /* Accepted but not yet pushed: the field memory the state record takes on when the
      * push succeeds (cs_sync_pushed). Until then the record keeps what was last pushed, so
      * the changelog never claims a change that is not in the other system. */

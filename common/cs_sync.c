@@ -197,6 +197,33 @@ static cs_result_t enqueue(cs_sync_t *s, uint32_t st, const cs_event_t *ev, uint
     return created ? CS_R_QUEUED : CS_R_COALESCED;
 }
 
+/* Keeps the prospect's entry out of the batches (HELD) until its snapshot is read, for
+ * hold_ms at most (cs_sync_release_held). An entry already on its way (in a batch, backing
+ * off) is left where it is. */
+static void hold(cs_sync_t *s, uint32_t st, int64_t now_ms)
+{
+    uint32_t e = cs_store_at(s->store, st)->queue;
+    cs_qentry_t *x = cs_queue_entry(s->queue, e);
+    if (x->list != CS_QL_READY)
+        return;
+    x->hold_until = now_ms + s->hold_ms;
+    cs_queue_move(s->queue, e, CS_QL_HELD);
+}
+
+/* The snapshot came: a held entry goes on as if enqueued now (it lingers with the changes the
+ * snapshot brings), and the rules compare the snapshot with its values as usual. */
+static void unhold(cs_sync_t *s, cs_pstate_t *p, int64_t now_ms)
+{
+    cs_qentry_t *x;
+    if (p->queue == CS_NONE || (x = cs_queue_entry(s->queue, p->queue))->list != CS_QL_HELD)
+        return;
+    x->hold_until = 0;
+    x->enqueued_ms = now_ms;
+    cs_queue_move(s->queue, p->queue, CS_QL_READY);
+    if (p->wait == CS_WAIT_NO_PROSPECT)
+        p->wait = CS_WAIT_NONE;
+}
+
 /* Marketing prospect change. */
 static cs_result_t apply_prospect(cs_sync_t *s, uint32_t st, const cs_event_t *ev, int64_t now_ms)
 {
@@ -207,6 +234,7 @@ static cs_result_t apply_prospect(cs_sync_t *s, uint32_t st, const cs_event_t *e
     int echo = s->self_mkt_user > 0 && ev->updated_by_id == s->self_mkt_user;
 
     p->flags |= CS_PS_SEEN_MARKETING;
+    unhold(s, p, now_ms);
     if (ev->prospect_id >= 0) {
         p->prospect_id = ev->prospect_id;
         p->flags |= CS_PS_HAS_PROSPECT_ID;
@@ -398,13 +426,10 @@ static cs_result_t apply_crm(cs_sync_t *s, uint32_t st, const cs_event_t *ev, in
     if (ev->time <= p->crm_watermark)
         return CS_R_DEDUP; /* replay of a change already pushed to marketing */
 
-    /* A record crmsync linked to a prospect (it carries the prospect id as its external id)
-     * arriving under a key no prospect has: its email changed in the CRM. */
     /* A record crmsync stamped with a prospect id (its external id) under a key whose
      * prospect snapshot this replica has not seen: either the snapshot is still unread (the
-     * topics are read in no common order) or the record's email changed in the CRM. Its
-     * changes wait in the queue (cs_sync_hold) for the snapshot, which decides as usual;
-     * without one in time it is an email change. */
+     * topics are read in no common order) or the record's email changed in the CRM (held
+     * below, like any change under a key with no snapshot read). */
     int stamped = !(p->flags & CS_PS_SEEN_MARKETING) && ev->ext_prospect_id > 0;
     int echo = s->self_user[0] && ev->last_modified_by.p && ev->last_modified_by.len >= 15 &&
                !strncmp(ev->last_modified_by.p, s->self_user, 15);
@@ -450,53 +475,66 @@ static cs_result_t apply_crm(cs_sync_t *s, uint32_t st, const cs_event_t *ev, in
         drop_if_clean(s, p);
         return CS_R_DEDUP;
     }
-    if (stamped) {
-        cs_result_t r = enqueue(s, st, ev, take, hashes, ev->values, 0, now_ms, 0);
-        if (r == CS_R_QUEUED || r == CS_R_COALESCED) {
-            cs_qentry_t *x = cs_queue_entry(s->queue, cs_store_at(s->store, st)->queue);
-            if (!x->hold_until)
-                x->hold_until = now_ms + s->hold_ms;
-        }
-        return r;
-    }
-    if (!(p->flags & CS_PS_SEEN_MARKETING) && !s->auto_create_prospects) {
-        /* No prospect known for this record and creating one is off: wait. */
-        p->wait = CS_WAIT_NO_PROSPECT;
-        return CS_R_WAITING;
+    if (stamped || (!(p->flags & CS_PS_SEEN_MARKETING) && !s->auto_create_prospects)) {
+        /* No prospect snapshot read for this key. Either it is still unread (the topics are
+         * read in no common order) or there is none: the change is held (cs_sync_release_held)
+         * so that a snapshot read in time compares with it as usual (a newer CRM edit must not
+         * lose to an older snapshot just because it was read first). Without one in time, a
+         * stamped record had its email changed in the CRM; any other is a record no prospect
+         * has, and with auto-create off it waits. */
+        cs_result_t r;
+        if (stamped && p->wait == CS_WAIT_NO_PROSPECT)
+            p->wait = CS_WAIT_NONE;
+        else if (!stamped)
+            p->wait = CS_WAIT_NO_PROSPECT;
+        r = enqueue(s, st, ev, take, hashes, ev->values, 0, now_ms, 0);
+        if (r == CS_R_QUEUED || r == CS_R_COALESCED)
+            hold(s, st, now_ms);
+        return stamped || r == CS_R_NOMEM ? r : CS_R_WAITING;
     }
     if (p->wait == CS_WAIT_NO_PROSPECT)
         p->wait = CS_WAIT_NONE;
     return enqueue(s, st, ev, take, hashes, ev->values, 0, now_ms, 0);
 }
 
-int cs_sync_hold(cs_sync_t *s, uint32_t e, int64_t now_ms)
+size_t cs_sync_release_held(cs_sync_t *s, int64_t now_ms)
 {
-    cs_qentry_t *x = cs_queue_entry(s->queue, e);
-    cs_pstate_t *p = cs_store_at(s->store, x->state);
-    uint32_t email = 1u << CS_F_EMAIL;
-    if (p->flags & CS_PS_SEEN_MARKETING) {
-        x->hold_until = 0; /* the snapshot came: the rules already compared it */
-        return 1;
+    const uint32_t email = 1u << CS_F_EMAIL;
+    size_t n = 0;
+    uint32_t e = cs_queue_first(s->queue, CS_QL_HELD);
+    while (e != CS_NONE && cs_queue_entry(s->queue, e)->hold_until <= now_ms) {
+        uint32_t next = cs_queue_next(s->queue, e);
+        cs_qentry_t *x = cs_queue_entry(s->queue, e);
+        cs_pstate_t *p = cs_store_at(s->store, x->state);
+        n++;
+        x->hold_until = 0;
+        cs_sync_log_mark(s, x->state);
+        p = cs_store_at(s->store, x->state);
+        if (!(p->flags & CS_PS_SEEN_MARKETING) &&
+            (p->wait == CS_WAIT_NO_PROSPECT || !s->sync_email_changes || !(p->dirty_mkt & email))) {
+            /* No prospect (it waits, auto-create off), or an email change not to be applied
+             * (or no email change at all): dropped. The state keeps what was last pushed. */
+            if (p->wait != CS_WAIT_NO_PROSPECT)
+                p->flags &= ~CS_PS_HAS_PROSPECT_ID;
+            cs_queue_remove(s->queue, e);
+            p->queue = CS_NONE;
+            p->dirty_crm = p->dirty_mkt = 0;
+        } else {
+            if (!(p->flags & CS_PS_SEEN_MARKETING)) {
+                /* The linked record's email changed: the other fields were in sync under the
+                 * old email, so they are agreed as they are; only the new email goes to the
+                 * prospect. */
+                for (int f = 0; f < s->fm->n; f++)
+                    if ((p->dirty_mkt & (1u << f)) && f != CS_F_EMAIL)
+                        converge(s, p, f);
+                p->flags |= CS_PS_SEEN_MARKETING;
+            }
+            x->enqueued_ms = now_ms;
+            cs_queue_move(s->queue, e, CS_QL_READY);
+        }
+        e = next;
     }
-    if (now_ms < x->hold_until)
-        return 0;
-    x->hold_until = 0;
-    if (!s->sync_email_changes || !(p->dirty_mkt & email)) {
-        /* An email change that is not to be applied (or no email change at all): drop. */
-        cs_queue_remove(s->queue, e);
-        p->queue = CS_NONE;
-        p->dirty_crm = p->dirty_mkt = 0;
-        p->flags &= ~CS_PS_HAS_PROSPECT_ID;
-        return -1;
-    }
-    /* The linked record's email changed: the other fields were in sync under the old email,
-     * so they are agreed as they are; only the new email goes to the prospect. */
-    for (int f = 0; f < s->fm->n; f++)
-        if ((p->dirty_mkt & (1u << f)) && f != CS_F_EMAIL)
-            converge(s, p, f);
-    p->flags |= CS_PS_SEEN_MARKETING;
-    cs_sync_log_mark(s, x->state);
-    return 1;
+    return n;
 }
 
 int cs_sync_log_mark(cs_sync_t *s, uint32_t st)

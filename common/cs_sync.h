@@ -88,8 +88,9 @@ typedef struct cs_sync_s {
                               echoes of our own writes */
     int64_t self_mkt_user; /* the marketing user crmsync writes as (0 until known, the user
                               linked to self_user): its prospect versions are echoes too */
-    int64_t hold_ms;       /* how long a CRM change of a crmsync-stamped record under an unknown key
-                              waits for the prospect's snapshot before it counts as an email change */
+    int64_t hold_ms;       /* how long a CRM change under a key with no prospect snapshot read waits
+                              for one (HELD) before it counts as an email change (a record crmsync
+                              stamped) or as a record with no prospect (any other) */
     uint64_t results[CS_R_COUNT_]; /* events by outcome */
     /* set while a batch is being pushed and events are read meanwhile: an event of a prospect
      * whose entry is in the batch (CS_QL_INFLIGHT), or which already has an event set aside,
@@ -129,11 +130,12 @@ int cs_sync_pushed(cs_sync_t *s, uint32_t e, int to_crm);
  * again). */
 void cs_sync_park(cs_sync_t *s, uint32_t e, cs_wait_t why);
 
-/* A held entry (hold_until > 0) at flush time, now_ms monotonic. Returns 1 when it may be
- * pushed now (its prospect's snapshot arrived, or the hold expired and it is a CRM email
- * change to apply), 0 to leave it (still holding), -1 when it was dropped (an expired email
- * change with sync_email_changes off). */
-int cs_sync_hold(cs_sync_t *s, uint32_t e, int64_t now_ms);
+/* Ends the holds that expired by now_ms (monotonic): entries of CRM changes read before any
+ * snapshot of their prospect that none came for. A record crmsync stamped with a prospect id
+ * had its email changed in the CRM: that change is released to READY when email changes are
+ * applied (the other fields agreed as they are), else dropped. Any other record has no
+ * prospect: dropped, the prospect waits (CS_WAIT_NO_PROSPECT). Returns how many ended. */
+size_t cs_sync_release_held(cs_sync_t *s, int64_t now_ms);
 
 /* Formats ms since epoch as Salesforce's "2026-11-25T07:40:00.000+0000" (28 characters). */
 void cs_format_time(int64_t ms, char out[40]);

@@ -121,7 +121,8 @@ void sc_on_delivery(void *opaque, void *msg_opaque, int err, const char *errstr,
 /* The lowest unresolved offset of each input topic-partition, from the queue. */
 static void queue_low_offsets(sc_t *sc, int64_t *low)
 {
-    static const cs_qlist_t lists[] = {CS_QL_READY, CS_QL_PRIO, CS_QL_INFLIGHT, CS_QL_RETRY};
+    static const cs_qlist_t lists[] = {CS_QL_READY, CS_QL_PRIO, CS_QL_INFLIGHT, CS_QL_RETRY,
+                                       CS_QL_HELD};
     for (size_t li = 0; li < sizeof(lists) / sizeof(*lists); li++) {
         for (uint32_t e = cs_queue_first(sc->sync.queue, lists[li]); e != CS_NONE;
              e = cs_queue_next(sc->sync.queue, e)) {
@@ -414,7 +415,8 @@ out:
  * next owner: nothing was committed past them) and forgets their state. */
 static void forget_partitions(sc_t *sc, const uint8_t *drop)
 {
-    static const cs_qlist_t lists[] = {CS_QL_READY, CS_QL_PRIO, CS_QL_INFLIGHT, CS_QL_RETRY};
+    static const cs_qlist_t lists[] = {CS_QL_READY, CS_QL_PRIO, CS_QL_INFLIGHT, CS_QL_RETRY,
+                                       CS_QL_HELD};
     size_t dropped = 0;
     for (size_t li = 0; li < sizeof(lists) / sizeof(*lists); li++) {
         uint32_t e = cs_queue_first(sc->sync.queue, lists[li]);

@@ -57,6 +57,8 @@ static const char *entry_reason(const sc_t *sc, const cs_qentry_t *x, int64_t no
         return "backing off after an error";
     case CS_QL_INFLIGHT:
         return "in a batch being pushed";
+    case CS_QL_HELD:
+        return "CRM change held for the prospect's snapshot";
     case CS_QL_PRIO:
         return now < sc->hold_until ? "sync-now, API backing off" : "sync-now";
     default:
@@ -133,7 +135,8 @@ static json_t *build_status(sc_t *sc)
 
 static json_t *build_queue(sc_t *sc, int limit)
 {
-    static const cs_qlist_t lists[] = {CS_QL_PRIO, CS_QL_INFLIGHT, CS_QL_READY, CS_QL_RETRY};
+    static const cs_qlist_t lists[] = {CS_QL_PRIO, CS_QL_INFLIGHT, CS_QL_READY, CS_QL_RETRY,
+                                       CS_QL_HELD};
     json_t *o = json_object(), *entries = json_array(), *parked = json_array();
     int64_t now = cs_now_ms();
     int n = 0;

@@ -32,9 +32,10 @@ static const cs_opt_t sync_opts[] = {
      "CRM user owning leads created for unassigned prospects; empty = unassigned, unmatched "
      "prospects wait"},
     {"sync.stamped_hold.ms", CS_OPT_INT, "5000", 0, 600000, 0,
-     "how long a CRM change of a record crmsync stamped with a prospect id, under an email no "
-     "prospect snapshot has shown yet, waits for that snapshot before it counts as an email "
-     "change"},
+     "how long a CRM change under an email no prospect snapshot has shown yet waits for that "
+     "snapshot (read later, the topics being read in no common order); then a record crmsync "
+     "stamped with a prospect id counts as an email change, any other as a record with no "
+     "prospect"},
     {"sync.max_attempts", CS_OPT_INT, "5", 1, 1000, 0,
      "attempts of a record that fails with a transient error before it is parked"},
     {"sync.paused", CS_OPT_BOOL, "false", 0, 0, 0,
@@ -335,7 +336,15 @@ static int run(sc_t *sc)
         /* Wake up in time for the oldest queued prospect's linger deadline. */
         if (cs_queue_len(sc->sync.queue, CS_QL_READY) && !sc->paused && now >= sc->hold_until) {
             int64_t due = cs_queue_oldest(sc->sync.queue, CS_QL_READY) + sc->linger_ms - now;
-            if (due < wait) /* at least 5 ms: a held entry must not make the loop spin */
+            if (due < wait) /* at least 5 ms: a push held back (changelog stalled) must not
+                               make the loop spin */
+                wait = due < 5 ? 5 : (int)due;
+        }
+        /* ... and for the first hold to end (cs_sync_release_held). */
+        if (cs_queue_len(sc->sync.queue, CS_QL_HELD)) {
+            uint32_t h = cs_queue_first(sc->sync.queue, CS_QL_HELD);
+            int64_t due = cs_queue_entry(sc->sync.queue, h)->hold_until - now;
+            if (due < wait)
                 wait = due < 5 ? 5 : (int)due;
         }
         int64_t t0 = cs_now_us(), t1;

@@ -481,17 +481,14 @@ static int push_mkt_one(sc_t *sc, uint32_t e)
 
 typedef struct settle_s {
     cs_sync_t *sync;
-    int64_t cutoff, now;
+    int64_t cutoff;
 } settle_t;
 
-/* cs_queue_take predicate: held entries only once released (cs_sync_hold); then sync-now
- * entries always, others enqueued before the cutoff. */
+/* cs_queue_take predicate: sync-now entries always, others enqueued before the cutoff. */
 static int settled(void *opaque, uint32_t e)
 {
     const settle_t *st = opaque;
     const cs_qentry_t *x = cs_queue_entry(st->sync->queue, e);
-    if (x->hold_until && cs_sync_hold(st->sync, e, st->now) <= 0)
-        return 0; /* still waiting for its snapshot, or dropped */
     if (x->list == CS_QL_PRIO)
         return 1;
     return x->enqueued_ms <= st->cutoff ? 1 : -1;
@@ -586,10 +583,11 @@ static int flush(sc_t *sc, int force)
     int64_t now = cs_now_ms();
     uint32_t batch[200], tocrm[200];
     size_t n, ncrm = 0, nmkt = 0, prio, ready;
-    settle_t settle = {&sc->sync, INT64_MAX, now};
+    settle_t settle = {&sc->sync, INT64_MAX};
     int err;
 
     cs_queue_due(q, now);
+    cs_sync_release_held(&sc->sync, now);
     if ((!sc->sync.self_user[0] || !sc->sync.self_mkt_user) && now >= sc->next_self_try)
         sc_learn_self(sc, now);
     if (now < sc->hold_until || sc_changelog_stalled(sc, now))

@@ -340,13 +340,61 @@ static void test_email_and_autocreate(void)
     /* a new CRM record with no prospect: waits unless auto-create is on */
     cs_event_t fresh =
         crm("n@x.com", 1400, CS_LINK_LEAD, "00Q000000000005AAA", "n@x.com", "No", "Mail");
+    c.s.hold_ms = 5000;
     CHECK_INT(cs_sync_apply(&c.s, &fresh, 0), CS_R_WAITING);
     CHECK_INT(st(&c, "n@x.com")->wait, CS_WAIT_NO_PROSPECT);
+    CHECK_INT(cs_queue_len(c.s.queue, CS_QL_HELD), 1); /* held for a snapshot read late */
+    CHECK_INT(cs_sync_release_held(&c.s, 4999), 0);
+    CHECK_INT(cs_sync_release_held(&c.s, 5000), 1); /* none came: dropped, the record waits */
+    CHECK_INT(cs_queue_len(c.s.queue, CS_QL_HELD), 0);
+    CHECK_INT(st(&c, "n@x.com")->queue, CS_NONE);
+    CHECK_INT(st(&c, "n@x.com")->wait, CS_WAIT_NO_PROSPECT);
     c.s.auto_create_prospects = 1;
-    fresh.time = 1500;
-    fresh.values[CS_F_FIRST_NAME] = sv("Now");
-    CHECK_INT(cs_sync_apply(&c.s, &fresh, 0), CS_R_QUEUED);
+    cs_event_t fresh2 =
+        crm("o@x.com", 1500, CS_LINK_LEAD, "00Q000000000006AAA", "o@x.com", "Now", "Mail");
+    CHECK_INT(cs_sync_apply(&c.s, &fresh2, 0), CS_R_QUEUED);
+    CHECK_INT(cs_queue_entry(c.s.queue, st(&c, "o@x.com")->queue)->list, CS_QL_READY);
     ctx_free(&c);
+}
+
+/* A CRM edit read before the prospect's (older) snapshot, auto-create off: it is held, and
+ * the snapshot compares with it as if read in the other order. Before, the edit was dropped
+ * and the older snapshot's values went to the CRM over it. */
+static void test_crm_edit_before_snapshot(void)
+{
+    ctx_t c;
+    for (int order = 0; order < 2; order++) {
+        ctx_init(&c);
+        c.s.hold_ms = 5000;
+        cs_event_t cr =
+            crm("ro@x.com", 9000, CS_LINK_LEAD, "00Q00000000000RAAA", "ro@x.com", "New", "Name");
+        cs_event_t ev = prospect("ro@x.com", 8000, "Old", "Name", "Acme");
+        if (order == 0) {
+            CHECK_INT(cs_sync_apply(&c.s, &cr, 100), CS_R_WAITING);
+            CHECK_INT(cs_queue_len(c.s.queue, CS_QL_HELD), 1);
+            push_all(&c); /* held entries are not in a batch */
+            CHECK_INT(cs_queue_len(c.s.queue, CS_QL_HELD), 1);
+            CHECK_INT(cs_sync_apply(&c.s, &ev, 300), CS_R_COALESCED);
+        } else {
+            CHECK_INT(cs_sync_apply(&c.s, &ev, 100), CS_R_QUEUED);
+            CHECK_INT(cs_sync_apply(&c.s, &cr, 300), CS_R_COALESCED);
+        }
+        cs_pstate_t *p = st(&c, "ro@x.com");
+        CHECK_INT(cs_queue_len(c.s.queue, CS_QL_HELD), 0);
+        CHECK_INT(p->wait, CS_WAIT_NONE);
+        /* whatever the order: the newer CRM first name goes to marketing, the snapshot's
+         * company to the CRM, and the older first name nowhere */
+        CHECK(p->dirty_mkt & (1u << CS_F_FIRST_NAME));
+        CHECK(!(p->dirty_crm & (1u << CS_F_FIRST_NAME)));
+        CHECK(p->dirty_crm & (1u << CS_F_COMPANY));
+        size_t len;
+        const char *v = cs_queue_value(c.s.queue, p->queue, CS_F_FIRST_NAME, &len);
+        CHECK(v && len == 3 && !memcmp(v, "New", 3));
+        CHECK_INT(cs_sync_release_held(&c.s, 6000), 0); /* nothing held: nothing dropped */
+        push_all(&c);
+        CHECK_INT(cs_queue_total(c.s.queue), 0);
+        ctx_free(&c);
+    }
 }
 
 /* Accepted changes stay pending until pushed: the state record (what the changelog writes)
@@ -432,14 +480,13 @@ static void test_stamped_before_snapshot(void)
         crm("st@x.com", 9000, CS_LINK_LEAD, "00Q000000000009AAA", "st@x.com", "Edited", "Lead");
     cr.ext_prospect_id = 4242;
     CHECK_INT(cs_sync_apply(&c.s, &cr, 100), CS_R_QUEUED);
-    cs_pstate_t *p = st(&c, "st@x.com");
-    uint32_t e = p->queue;
-    CHECK_INT(cs_sync_hold(&c.s, e, 200), 0);                          /* still waiting */
+    CHECK_INT(cs_queue_len(c.s.queue, CS_QL_HELD), 1);
+    CHECK_INT(cs_sync_release_held(&c.s, 200), 0);                     /* still waiting */
     cs_event_t ev = prospect("st@x.com", 8000, "Old", "Lead", "Acme"); /* older snapshot */
     ev.prospect_id = 4242;
     cs_sync_apply(&c.s, &ev, 300);
-    CHECK_INT(cs_sync_hold(&c.s, e, 400), 1); /* released by the snapshot */
-    p = st(&c, "st@x.com");
+    CHECK_INT(cs_queue_len(c.s.queue, CS_QL_HELD), 0); /* released by the snapshot */
+    cs_pstate_t *p = st(&c, "st@x.com");
     CHECK(p->dirty_mkt & (1u << CS_F_FIRST_NAME)); /* the CRM edit goes to marketing */
     ctx_free(&c);
 
@@ -448,9 +495,22 @@ static void test_stamped_before_snapshot(void)
     c.s.hold_ms = 5000;
     cr.time = 9100;
     CHECK_INT(cs_sync_apply(&c.s, &cr, 100), CS_R_QUEUED);
-    e = st(&c, "st@x.com")->queue;
-    CHECK_INT(cs_sync_hold(&c.s, e, 5200), -1);
+    CHECK_INT(cs_sync_release_held(&c.s, 5200), 1);
     CHECK_INT(cs_queue_total(c.s.queue), 0);
+    CHECK_INT(st(&c, "st@x.com")->wait, CS_WAIT_NONE);
+    ctx_free(&c);
+
+    /* ... and released as an email change when they are on: only the email goes */
+    ctx_init(&c);
+    c.s.hold_ms = 5000;
+    c.s.sync_email_changes = 1;
+    cr.values[CS_F_EMAIL] = sv("moved@x.com");
+    CHECK_INT(cs_sync_apply(&c.s, &cr, 100), CS_R_QUEUED);
+    CHECK_INT(cs_sync_release_held(&c.s, 5100), 1);
+    p = st(&c, "st@x.com");
+    CHECK_INT(cs_queue_len(c.s.queue, CS_QL_READY), 1);
+    CHECK_INT(p->dirty_mkt, 1u << CS_F_EMAIL);
+    CHECK(p->flags & CS_PS_SEEN_MARKETING);
     ctx_free(&c);
 }
 
@@ -783,6 +843,7 @@ int main(void)
     test_partial_snapshot();
     test_activity_before_snapshot();
     test_stamped_before_snapshot();
+    test_crm_edit_before_snapshot();
     test_echo_does_not_revert();
     test_self_user_echo();
     test_busy_while_pushing();
