@@ -1236,6 +1236,65 @@ static int check_contract(const cs_avro_registry_t *reg, char *err, size_t n)
     return 0;
 }
 
+/* The shape cs_avro_encode_sync_state() writes: per field, its type and whether it is a
+ * ["null", T] union (null first). Checked against the schema at start-up, so an edit of
+ * SyncState.avsc cannot make the direct writer produce a body that does not match the
+ * fingerprint it is framed with. */
+typedef struct {
+    avro_type_t type;
+    bool nullable;
+} shape_t;
+
+static const shape_t ss_shape[CS_SS__COUNT] = {
+    [CS_SS_PROSPECT_KEY] = {AVRO_STRING, false},
+    [CS_SS_PROSPECT_ID] = {AVRO_INT64, true},
+    [CS_SS_MARKETING_WATERMARK] = {AVRO_INT64, false},
+    [CS_SS_CRM_WATERMARK] = {AVRO_INT64, false},
+    [CS_SS_UPDATED_AT] = {AVRO_INT64, true},
+    [CS_SS_LAST_ACTIVITY_AT] = {AVRO_INT64, true},
+    [CS_SS_CRM_LAST_MODIFIED] = {AVRO_INT64, true},
+    [CS_SS_CRM_OBJECT] = {AVRO_ENUM, true},
+    [CS_SS_CRM_ID] = {AVRO_STRING, true},
+    [CS_SS_ASSIGNED_USER_ID] = {AVRO_INT64, true},
+    [CS_SS_DO_NOT_SYNC] = {AVRO_BOOLEAN, false},
+    [CS_SS_FIELDS] = {AVRO_ARRAY, false},
+    [CS_SS_LAST_RESULT] = {AVRO_STRING, true},
+    [CS_SS_PENDING] = {AVRO_BOOLEAN, false},
+};
+
+static const shape_t fs_shape[CS_FS__COUNT] = {
+    [CS_FS_NAME] = {AVRO_STRING, false}, [CS_FS_VALUE] = {AVRO_STRING, true},
+    [CS_FS_TIME] = {AVRO_INT64, false},  [CS_FS_SIDE] = {AVRO_ENUM, false},
+    [CS_FS_HASH] = {AVRO_INT64, false},
+};
+
+static bool shape_ok(const node_t *nd, avro_type_t type, bool nullable)
+{
+    if (nullable)
+        return nd->type == AVRO_UNION && nd->n == 2 && nd->kids[0]->type == AVRO_NULL &&
+               nd->kids[1]->type == type;
+    return nd->type == type;
+}
+
+static int check_sync_state_shape(const cs_avro_registry_t *reg, char *err, size_t n)
+{
+    const node_t *ss = reg->e[CS_AVRO_SYNC_STATE].root, *fs = NULL;
+    bool ok = ss->type == AVRO_RECORD && ss->n == CS_SS__COUNT;
+    for (size_t i = 0; ok && i < CS_SS__COUNT; i++)
+        ok = shape_ok(ss->kids[i], ss_shape[i].type, ss_shape[i].nullable);
+    if (ok) {
+        fs = ss->kids[CS_SS_FIELDS]->kids[0];
+        ok = fs->type == AVRO_RECORD && fs->n == CS_FS__COUNT;
+    }
+    for (size_t i = 0; ok && i < CS_FS__COUNT; i++)
+        ok = shape_ok(fs->kids[i], fs_shape[i].type, fs_shape[i].nullable);
+    if (!ok)
+        return cs_err_set(err, n, CS_ERR_CONFIG,
+                          "crmsync.SyncState no longer has the layout cs_avro_encode_sync_state() "
+                          "writes: update both");
+    return 0;
+}
+
 static entry_t *reg_grow(cs_avro_registry_t *reg)
 {
     if (reg->n == reg->cap) {
@@ -1375,6 +1434,8 @@ cs_avro_registry_t *cs_avro_registry_new(char *errstr, size_t errstr_size)
         reg->e[k].current = k;
     }
     if ((rc = check_contract(reg, err, sizeof err)))
+        goto fail_err;
+    if ((rc = check_sync_state_shape(reg, err, sizeof err)))
         goto fail_err;
     /* Every current schema's defaults must be settable (catches a bad default at start). */
     for (size_t i = 0; i < reg->n; i++) {
@@ -1720,6 +1781,130 @@ const char *cs_avro_encoder_error(const cs_avro_encoder_t *enc)
     return enc ? enc->err : "";
 }
 
+/* ---- Direct SyncState encoding ------------------------------------------------------------ */
+
+/* Avro long: zig-zag, then base-128 varint, low group first. At most 10 bytes. */
+static inline unsigned char *put_long(unsigned char *p, int64_t v)
+{
+    uint64_t u = (uint64_t)v, z = (u << 1) ^ (0 - (u >> 63));
+    while (z > 0x7f) {
+        *p++ = (unsigned char)(z | 0x80);
+        z >>= 7;
+    }
+    *p++ = (unsigned char)z;
+    return p;
+}
+
+static inline unsigned char *put_str(unsigned char *p, const char *s, size_t len)
+{
+    p = put_long(p, (int64_t)len);
+    if (len)
+        memcpy(p, s, len);
+    return p + len;
+}
+
+/* ["null", T] union: the branch index, then the value when there is one. */
+static inline unsigned char *put_opt_long(unsigned char *p, bool has, int64_t v)
+{
+    *p++ = has ? 2 : 0; /* zig-zag of 1 / 0 */
+    return has ? put_long(p, v) : p;
+}
+
+static inline unsigned char *put_opt_str(unsigned char *p, const char *s, size_t len)
+{
+    *p++ = s ? 2 : 0;
+    return s ? put_str(p, s, len) : p;
+}
+
+#define LONG_MAX_BYTES 10
+
+int cs_avro_encode_sync_state(cs_avro_encoder_t *enc, const cs_sync_state_rec_t *rec,
+                              const void **out, size_t *out_len)
+{
+    int k = CS_AVRO_SYNC_STATE;
+    if (!enc || !rec || !out || !out_len)
+        return CS_ERR_INVAL;
+    enc->err[0] = '\0';
+    if (!rec->prospect_key || (rec->n_fields && !rec->fields))
+        return cs_err_set(enc->err, sizeof enc->err, CS_ERR_INVAL, "SyncState without %s",
+                          rec->prospect_key ? "its fields" : "a prospect_key");
+    if (rec->crm_object < -1 || rec->crm_object > CS_OBJECT_CONTACT)
+        return cs_err_set(enc->err, sizeof enc->err, CS_ERR_INVAL,
+                          "SyncState.crm_object: no symbol %d", rec->crm_object);
+    if (enc->framing == CS_AVRO_CONFLUENT && enc->reg->e[k].id < 0)
+        return cs_err_set(enc->err, sizeof enc->err, CS_ERR_STATE, "%s has no schema-registry id",
+                          enc->reg->e[k].fullname);
+
+    /* An upper bound of the frame, so that the writes below need no check. Every length is
+     * kept under the frame limit first, so the sum cannot wrap. */
+    size_t lim = CS_AVRO_MAX_FRAME, need = SO_HDR + 16 * LONG_MAX_BYTES;
+    if (rec->prospect_key_len > lim || (rec->crm_id && rec->crm_id_len > lim) ||
+        (rec->last_result && rec->last_result_len > lim) || rec->n_fields > lim)
+        goto too_large;
+    need += rec->prospect_key_len + (rec->crm_id ? rec->crm_id_len : 0) +
+            (rec->last_result ? rec->last_result_len : 0);
+    for (size_t i = 0; i < rec->n_fields; i++) {
+        const cs_field_state_rec_t *f = &rec->fields[i];
+        if (!f->name)
+            return cs_err_set(enc->err, sizeof enc->err, CS_ERR_INVAL,
+                              "SyncState.fields[%zu] without a name", i);
+        if (f->side < CS_SIDE_MARKETING || f->side > CS_SIDE_CRM)
+            return cs_err_set(enc->err, sizeof enc->err, CS_ERR_INVAL,
+                              "SyncState.fields[%zu].side: no symbol %d", i, f->side);
+        if (f->name_len > lim || (f->value && f->value_len > lim))
+            goto too_large;
+        need += 5 * LONG_MAX_BYTES + f->name_len + (f->value ? f->value_len : 0);
+        if (need > lim)
+            goto too_large;
+    }
+    if (need > lim)
+        goto too_large;
+    if (need > enc->cap) {
+        size_t cap = enc->cap;
+        while (cap < need)
+            cap *= 2;
+        unsigned char *nb = realloc(enc->buf, cap);
+        if (!nb)
+            return cs_err_set(enc->err, sizeof enc->err, CS_ERR_NOMEM, "out of memory");
+        enc->buf = nb;
+        enc->cap = cap;
+    }
+
+    unsigned char *p = enc->buf + put_header(enc->reg, enc->framing, k, enc->buf);
+    p = put_str(p, rec->prospect_key, rec->prospect_key_len);
+    p = put_opt_long(p, rec->has_prospect_id, rec->prospect_id);
+    p = put_long(p, rec->marketing_watermark);
+    p = put_long(p, rec->crm_watermark);
+    p = put_opt_long(p, rec->has_updated_at, rec->updated_at);
+    p = put_opt_long(p, rec->has_last_activity_at, rec->last_activity_at);
+    p = put_opt_long(p, rec->has_crm_last_modified, rec->crm_last_modified);
+    p = put_opt_long(p, rec->crm_object >= 0, rec->crm_object);
+    p = put_opt_str(p, rec->crm_id, rec->crm_id_len);
+    p = put_opt_long(p, rec->has_assigned_user_id, rec->assigned_user_id);
+    *p++ = rec->do_not_sync ? 1 : 0;
+    /* One block of n items then the end marker, as avro-c writes arrays; just 0 when empty. */
+    if (rec->n_fields) {
+        p = put_long(p, (int64_t)rec->n_fields);
+        for (size_t i = 0; i < rec->n_fields; i++) {
+            const cs_field_state_rec_t *f = &rec->fields[i];
+            p = put_str(p, f->name, f->name_len);
+            p = put_opt_str(p, f->value, f->value_len);
+            p = put_long(p, f->time);
+            p = put_long(p, f->side);
+            p = put_long(p, f->hash);
+        }
+    }
+    *p++ = 0;
+    p = put_opt_str(p, rec->last_result, rec->last_result_len);
+    *p++ = rec->pending ? 1 : 0;
+    *out = enc->buf;
+    *out_len = (size_t)(p - enc->buf);
+    return 0;
+too_large:
+    return cs_err_set(enc->err, sizeof enc->err, CS_ERR_TOO_LARGE, "record larger than %u bytes",
+                      CS_AVRO_MAX_FRAME);
+}
+
 /* ---- Decoder ------------------------------------------------------------------------------ */
 
 struct cs_avro_decoder_s {
@@ -1727,7 +1912,12 @@ struct cs_avro_decoder_s {
     avro_value_t *vals; /* per entry: current entries hold results, old ones writer scratch */
     size_t nvals;
     scratch_t s;
-    int last; /* entry of the last single-object frame: checked first */
+    int last;              /* entry of the last single-object frame: checked first */
+    cs_avro_slot_t *slots; /* cs_avro_decode_flat's record */
+    size_t nslots;
+    unsigned char *ops; /* per entry known at _new (nops), ops_stride bytes: fl_op_t per field */
+    size_t nops, ops_stride;
+    size_t nitems; /* elements of the last array/map rd_node checked without a value */
     char msg[256];
     char path[256];
     char err[600];
@@ -1737,6 +1927,8 @@ typedef struct {
     const unsigned char *p, *start, *end;
 } rd_t;
 
+static void fl_ops(const node_t *root, unsigned char *ops, size_t max);
+
 cs_avro_decoder_t *cs_avro_decoder_new(const cs_avro_registry_t *reg)
 {
     cs_avro_decoder_t *dec = calloc(1, sizeof *dec);
@@ -1744,8 +1936,17 @@ cs_avro_decoder_t *cs_avro_decoder_new(const cs_avro_registry_t *reg)
         goto fail;
     dec->reg = reg;
     dec->nvals = reg->n;
-    if (!(dec->vals = calloc(dec->nvals, sizeof *dec->vals)) || !scratch_get(&dec->s, 256))
+    for (size_t i = 0; i < reg->n; i++)
+        if (reg->e[i].root->type == AVRO_RECORD && reg->e[i].root->n > dec->nslots)
+            dec->nslots = reg->e[i].root->n;
+    if (!(dec->vals = calloc(dec->nvals, sizeof *dec->vals)) || !scratch_get(&dec->s, 256) ||
+        !(dec->slots = calloc(dec->nslots + 1, sizeof *dec->slots)) ||
+        !(dec->ops = calloc(reg->n, dec->nslots + 1)))
         goto fail;
+    dec->nops = reg->n;
+    dec->ops_stride = dec->nslots + 1;
+    for (size_t i = 0; i < reg->n; i++)
+        fl_ops(reg->e[i].root, dec->ops + i * dec->ops_stride, dec->nslots);
     return dec;
 fail:
     cs_avro_decoder_destroy(dec);
@@ -1760,6 +1961,8 @@ void cs_avro_decoder_destroy(cs_avro_decoder_t *dec)
         if (dec->vals[i].iface)
             avro_value_decref(&dec->vals[i]);
     free(dec->vals);
+    free(dec->slots);
+    free(dec->ops);
     free(dec->s.p);
     free(dec);
 }
@@ -1882,6 +2085,8 @@ static int rd_block(cs_avro_decoder_t *d, rd_t *r, const node_t *item, int64_t *
     return 0;
 }
 
+/* Reads one value of node nd into v; with v NULL, only checks it (cs_avro_decode_flat), the
+ * same checks with the same errors. */
 static int rd_node(cs_avro_decoder_t *d, rd_t *r, const node_t *nd, avro_value_t *v, int depth)
 {
     avro_value_t child;
@@ -1893,25 +2098,26 @@ static int rd_node(cs_avro_decoder_t *d, rd_t *r, const node_t *nd, avro_value_t
         return derr(d, CS_ERR_AVRO, "data nested deeper than %d", CS_AVRO_MAX_DEPTH);
     switch (nd->type) {
     case AVRO_NULL:
-        return avro_value_set_null(v) ? davro(d, EINVAL) : 0;
+        return v && avro_value_set_null(v) ? davro(d, EINVAL) : 0;
     case AVRO_BOOLEAN:
         if (r->p >= r->end)
             return derr(d, CS_ERR_TRUNCATED, "truncated boolean at byte %td", r->p - r->start);
         if (*r->p > 1)
             return derr(d, CS_ERR_AVRO, "boolean byte 0x%02x at byte %td", *r->p, r->p - r->start);
-        rc = avro_value_set_boolean(v, *r->p++);
+        rc = v ? avro_value_set_boolean(v, *r->p) : 0;
+        r->p++;
         return rc ? davro(d, rc) : 0;
     case AVRO_INT32:
         if ((rc = rd_long(d, r, &l)))
             return rc;
         if (l < INT32_MIN || l > INT32_MAX)
             return derr(d, CS_ERR_AVRO, "int out of range before byte %td", r->p - r->start);
-        rc = avro_value_set_int(v, (int32_t)l);
+        rc = v ? avro_value_set_int(v, (int32_t)l) : 0;
         return rc ? davro(d, rc) : 0;
     case AVRO_INT64:
         if ((rc = rd_long(d, r, &l)))
             return rc;
-        rc = avro_value_set_long(v, l);
+        rc = v ? avro_value_set_long(v, l) : 0;
         return rc ? davro(d, rc) : 0;
     case AVRO_FLOAT:
     case AVRO_DOUBLE: {
@@ -1923,6 +2129,8 @@ static int rd_node(cs_avro_decoder_t *d, rd_t *r, const node_t *nd, avro_value_t
         for (size_t i = 0; i < n; i++)
             bits |= (uint64_t)r->p[i] << (8 * i); /* little-endian on the wire */
         r->p += n;
+        if (!v)
+            return 0;
         if (n == 4) {
             uint32_t b32 = (uint32_t)bits;
             float f;
@@ -1936,6 +2144,12 @@ static int rd_node(cs_avro_decoder_t *d, rd_t *r, const node_t *nd, avro_value_t
         return rc ? davro(d, rc) : 0;
     }
     case AVRO_STRING:
+        if (!v) {
+            if ((rc = rd_len(d, r, &len)))
+                return rc;
+            r->p += len;
+            return 0;
+        }
         if ((rc = rd_str(d, r, &s, &len)))
             return rc;
         rc = avro_value_set_string_len(v, s, len + 1);
@@ -1943,13 +2157,13 @@ static int rd_node(cs_avro_decoder_t *d, rd_t *r, const node_t *nd, avro_value_t
     case AVRO_BYTES:
         if ((rc = rd_len(d, r, &len)))
             return rc;
-        rc = avro_value_set_bytes(v, (void *)r->p, len);
+        rc = v ? avro_value_set_bytes(v, (void *)r->p, len) : 0;
         r->p += len;
         return rc ? davro(d, rc) : 0;
     case AVRO_FIXED:
         if ((uint64_t)(r->end - r->p) < (uint64_t)nd->size)
             return derr(d, CS_ERR_TRUNCATED, "truncated fixed at byte %td", r->p - r->start);
-        rc = avro_value_set_fixed(v, (void *)r->p, (size_t)nd->size);
+        rc = v ? avro_value_set_fixed(v, (void *)r->p, (size_t)nd->size) : 0;
         r->p += nd->size;
         return rc ? davro(d, rc) : 0;
     case AVRO_ENUM:
@@ -1958,7 +2172,7 @@ static int rd_node(cs_avro_decoder_t *d, rd_t *r, const node_t *nd, avro_value_t
         if (l < 0 || (uint64_t)l >= nd->n)
             return derr(d, CS_ERR_AVRO, "enum index %lld out of range (%zu symbols)", (long long)l,
                         nd->n);
-        rc = avro_value_set_enum(v, (int)l);
+        rc = v ? avro_value_set_enum(v, (int)l) : 0;
         return rc ? davro(d, rc) : 0;
     case AVRO_UNION:
         if ((rc = rd_long(d, r, &l)))
@@ -1966,14 +2180,14 @@ static int rd_node(cs_avro_decoder_t *d, rd_t *r, const node_t *nd, avro_value_t
         if (l < 0 || (uint64_t)l >= nd->n)
             return derr(d, CS_ERR_AVRO, "union index %lld out of range (%zu branches)",
                         (long long)l, nd->n);
-        if ((rc = avro_value_set_branch(v, (int)l, &child)))
+        if (v && (rc = avro_value_set_branch(v, (int)l, &child)))
             return davro(d, rc);
-        return rd_node(d, r, nd->kids[l], &child, depth + 1);
+        return rd_node(d, r, nd->kids[l], v ? &child : NULL, depth + 1);
     case AVRO_RECORD:
         for (size_t i = 0; i < nd->n; i++) {
-            if ((rc = avro_value_get_by_index(v, i, &child, NULL)))
+            if (v && (rc = avro_value_get_by_index(v, i, &child, NULL)))
                 return davro(d, rc);
-            if ((rc = rd_node(d, r, nd->kids[i], &child, depth + 1))) {
+            if ((rc = rd_node(d, r, nd->kids[i], v ? &child : NULL, depth + 1))) {
                 dpath(d, nd->names[i]);
                 return rc;
             }
@@ -1984,17 +2198,25 @@ static int rd_node(cs_avro_decoder_t *d, rd_t *r, const node_t *nd, avro_value_t
         bool is_map = nd->type == AVRO_MAP;
         size_t k = 0, cur;
         int64_t count = 0;
-        if ((rc = avro_value_get_size(v, &cur)))
+        if (v && (rc = avro_value_get_size(v, &cur)))
             return davro(d, rc);
-        if (cur && (rc = avro_value_reset(v))) /* resetting an empty map would allocate */
+        if (v && cur && (rc = avro_value_reset(v))) /* resetting an empty map would allocate */
             return davro(d, rc);
         for (;;) {
             if ((rc = rd_block(d, r, is_map ? NULL : nd->kids[0], &count)))
                 return rc;
-            if (!count)
+            if (!count) {
+                d->nitems = k;
                 return 0;
+            }
             for (int64_t i = 0; i < count; i++, k++) {
-                if (is_map) {
+                if (!v) {
+                    rc = 0;
+                    if (is_map && !(rc = rd_len(d, r, &len)))
+                        r->p += len;
+                    if (rc)
+                        return rc;
+                } else if (is_map) {
                     if ((rc = rd_str(d, r, &s, &len)))
                         return rc;
                     rc = avro_value_add(v, s, &child, NULL, NULL);
@@ -2003,7 +2225,7 @@ static int rd_node(cs_avro_decoder_t *d, rd_t *r, const node_t *nd, avro_value_t
                 }
                 if (rc)
                     return davro(d, rc);
-                if ((rc = rd_node(d, r, nd->kids[0], &child, depth + 1))) {
+                if ((rc = rd_node(d, r, nd->kids[0], v ? &child : NULL, depth + 1))) {
                     char idx[32];
                     snprintf(idx, sizeof idx, "[%zu]", k);
                     dpath(d, idx);
@@ -2075,19 +2297,15 @@ static int dec_finish(cs_avro_decoder_t *d, int k, int rc, size_t hdr)
     return rc;
 }
 
-int cs_avro_decode(cs_avro_decoder_t *dec, const void *buf, size_t len, cs_avro_decoded_t *out)
+/* Reads the frame header: out's metadata, *k the writer's entry and *hdr the header size.
+ * Returns 0 or the error, already finished into dec->err. */
+static int dec_frame(cs_avro_decoder_t *dec, const unsigned char *p, size_t len,
+                     cs_avro_decoded_t *out, int *entry, size_t *hdr)
 {
-    const unsigned char *p = buf;
-    int k = -1, rc;
-    size_t hdr;
-    if (!dec || !out || (!buf && len))
-        return CS_ERR_INVAL;
+    int k = -1;
     dec->err[0] = dec->path[0] = '\0';
-    out->value = NULL;
-    if (len == 0) {
-        rc = derr(dec, CS_ERR_TRUNCATED, "empty record");
-        return dec_finish(dec, -1, rc, 0);
-    }
+    if (len == 0)
+        return dec_finish(dec, -1, derr(dec, CS_ERR_TRUNCATED, "empty record"), 0);
     if (p[0] == 0xc3) {
         out->framing = CS_AVRO_SINGLE_OBJECT;
         out->confluent_id = -1;
@@ -2111,7 +2329,7 @@ int cs_avro_decode(cs_avro_decoder_t *dec, const void *buf, size_t len, cs_avro_
                               derr(dec, CS_ERR_UNKNOWN_SCHEMA, "unknown schema fingerprint %016llx",
                                    (unsigned long long)fp),
                               0);
-        hdr = SO_HDR;
+        *hdr = SO_HDR;
     } else if (p[0] == 0x00) {
         out->framing = CS_AVRO_CONFLUENT;
         if (len < CF_HDR)
@@ -2127,7 +2345,7 @@ int cs_avro_decode(cs_avro_decoder_t *dec, const void *buf, size_t len, cs_avro_
             return dec_finish(
                 dec, -1, derr(dec, CS_ERR_UNKNOWN_SCHEMA, "unknown schema-registry id %d", id), 0);
         out->fingerprint = dec->reg->e[k].fp;
-        hdr = CF_HDR;
+        *hdr = CF_HDR;
     } else {
         return dec_finish(
             dec, -1,
@@ -2136,6 +2354,20 @@ int cs_avro_decode(cs_avro_decoder_t *dec, const void *buf, size_t len, cs_avro_
     }
     out->schema = dec->reg->e[k].current;
     out->resolved = dec->reg->e[k].old;
+    *entry = k;
+    return 0;
+}
+
+int cs_avro_decode(cs_avro_decoder_t *dec, const void *buf, size_t len, cs_avro_decoded_t *out)
+{
+    const unsigned char *p = buf;
+    int k = -1, rc;
+    size_t hdr = 0;
+    if (!dec || !out || (!buf && len))
+        return CS_ERR_INVAL;
+    out->value = NULL;
+    if ((rc = dec_frame(dec, p, len, out, &k, &hdr)))
+        return rc;
     rc = dec_body(dec, k, p + hdr, len - hdr, &out->value);
     return dec_finish(dec, k, rc, hdr);
 }
@@ -2576,4 +2808,515 @@ int cs_avro_map_set_str(avro_value_t *rec, int i, const char *key, const char *v
     if (!value || avro_value_get_type(&child) != AVRO_STRING)
         return CS_ERR_INVAL;
     return AVSET(avro_value_set_string(&child, value));
+}
+
+/* ---- Flat decoding ------------------------------------------------------------------------ */
+
+/* One top-level field into its slot: rd_node's checks and errors, without a value. */
+static int fl_value(cs_avro_decoder_t *d, rd_t *r, const node_t *nd, cs_avro_slot_t *sl, int depth)
+{
+    int64_t l = 0;
+    size_t len = 0;
+    int rc;
+    if (depth > CS_AVRO_MAX_DEPTH)
+        return derr(d, CS_ERR_AVRO, "data nested deeper than %d", CS_AVRO_MAX_DEPTH);
+    sl->type = nd->type;
+    sl->node = nd;
+    switch (nd->type) {
+    case AVRO_NULL:
+        return 0;
+    case AVRO_BOOLEAN:
+        if (r->p >= r->end)
+            return derr(d, CS_ERR_TRUNCATED, "truncated boolean at byte %td", r->p - r->start);
+        if (*r->p > 1)
+            return derr(d, CS_ERR_AVRO, "boolean byte 0x%02x at byte %td", *r->p, r->p - r->start);
+        sl->i = *r->p++;
+        return 0;
+    case AVRO_INT32:
+        if ((rc = rd_long(d, r, &l)))
+            return rc;
+        if (l < INT32_MIN || l > INT32_MAX)
+            return derr(d, CS_ERR_AVRO, "int out of range before byte %td", r->p - r->start);
+        sl->i = l;
+        return 0;
+    case AVRO_INT64:
+        if ((rc = rd_long(d, r, &sl->i)))
+            return rc;
+        return 0;
+    case AVRO_ENUM:
+        if ((rc = rd_long(d, r, &l)))
+            return rc;
+        if (l < 0 || (uint64_t)l >= nd->n)
+            return derr(d, CS_ERR_AVRO, "enum index %lld out of range (%zu symbols)", (long long)l,
+                        nd->n);
+        sl->i = l;
+        return 0;
+    case AVRO_STRING:
+    case AVRO_BYTES:
+        if ((rc = rd_len(d, r, &len)))
+            return rc;
+        sl->p = r->p;
+        sl->len = len;
+        r->p += len;
+        return 0;
+    case AVRO_UNION:
+        if ((rc = rd_long(d, r, &l)))
+            return rc;
+        if (l < 0 || (uint64_t)l >= nd->n)
+            return derr(d, CS_ERR_AVRO, "union index %lld out of range (%zu branches)",
+                        (long long)l, nd->n);
+        sl->branch = (int)l;
+        return fl_value(d, r, nd->kids[l], sl, depth + 1);
+    default: /* fixed, float, double, record, array, map: checked, kept as encoded */
+        sl->p = r->p;
+        d->nitems = 0;
+        if ((rc = rd_node(d, r, nd, NULL, depth)))
+            return rc;
+        sl->len = (size_t)(r->p - sl->p);
+        sl->count = nd->type == AVRO_ARRAY || nd->type == AVRO_MAP ? d->nitems : 0;
+        return 0;
+    }
+}
+
+/* The common top-level field shapes, decoded without reaching for their schema nodes (which
+ * are cold in the consumer's cache); anything else goes through fl_value. */
+typedef enum {
+    FL_OTHER = 0,
+    FL_STRING,
+    FL_LONG,
+    FL_INT,
+    FL_BOOLEAN,
+    FL_NULL_STRING, /* ["null", "string"] */
+    FL_NULL_LONG,   /* ["null", "long"] */
+} fl_op_t;
+
+static void fl_ops(const node_t *root, unsigned char *ops, size_t max)
+{
+    if (root->type != AVRO_RECORD || root->n > max)
+        return; /* all FL_OTHER (calloc'd) */
+    for (size_t i = 0; i < root->n; i++) {
+        const node_t *nd = root->kids[i];
+        fl_op_t op = FL_OTHER;
+        if (nd->type == AVRO_STRING)
+            op = FL_STRING;
+        else if (nd->type == AVRO_INT64)
+            op = FL_LONG;
+        else if (nd->type == AVRO_INT32)
+            op = FL_INT;
+        else if (nd->type == AVRO_BOOLEAN)
+            op = FL_BOOLEAN;
+        else if (nd->type == AVRO_UNION && nd->n == 2 && nd->kids[0]->type == AVRO_NULL &&
+                 nd->kids[1]->type == AVRO_STRING)
+            op = FL_NULL_STRING;
+        else if (nd->type == AVRO_UNION && nd->n == 2 && nd->kids[0]->type == AVRO_NULL &&
+                 nd->kids[1]->type == AVRO_INT64)
+            op = FL_NULL_LONG;
+        ops[i] = (unsigned char)op;
+    }
+}
+
+/* One top-level field by its op: the same checks and errors as fl_value. */
+static inline int fl_field(cs_avro_decoder_t *d, rd_t *r, fl_op_t op, const node_t *nd,
+                           cs_avro_slot_t *sl)
+{
+    int64_t l = 0;
+    size_t len = 0;
+    int rc;
+    sl->branch = -1;
+    sl->count = 0;
+    switch (op) {
+    case FL_NULL_STRING:
+    case FL_NULL_LONG:
+        if ((rc = rd_long(d, r, &l)))
+            return rc;
+        if (l < 0 || l > 1)
+            return derr(d, CS_ERR_AVRO, "union index %lld out of range (%zu branches)",
+                        (long long)l, (size_t)2);
+        sl->branch = (int)l;
+        if (l == 0) {
+            sl->type = AVRO_NULL;
+            return 0;
+        }
+        if (op == FL_NULL_LONG)
+            goto long_value;
+        /* fall through */
+    case FL_STRING:
+        if ((rc = rd_len(d, r, &len)))
+            return rc;
+        sl->type = AVRO_STRING;
+        sl->p = r->p;
+        sl->len = len;
+        r->p += len;
+        return 0;
+    case FL_LONG:
+    long_value:
+        sl->type = AVRO_INT64;
+        return rd_long(d, r, &sl->i);
+    case FL_INT:
+        if ((rc = rd_long(d, r, &l)))
+            return rc;
+        if (l < INT32_MIN || l > INT32_MAX)
+            return derr(d, CS_ERR_AVRO, "int out of range before byte %td", r->p - r->start);
+        sl->type = AVRO_INT32;
+        sl->i = l;
+        return 0;
+    case FL_BOOLEAN:
+        if (r->p >= r->end)
+            return derr(d, CS_ERR_TRUNCATED, "truncated boolean at byte %td", r->p - r->start);
+        if (*r->p > 1)
+            return derr(d, CS_ERR_AVRO, "boolean byte 0x%02x at byte %td", *r->p, r->p - r->start);
+        sl->type = AVRO_BOOLEAN;
+        sl->i = *r->p++;
+        return 0;
+    default:
+        return fl_value(d, r, nd, sl, 1);
+    }
+}
+
+int cs_avro_decode_flat(cs_avro_decoder_t *dec, const void *buf, size_t len, cs_avro_flat_t *out)
+{
+    cs_avro_decoded_t meta;
+    const unsigned char *p = buf;
+    int k = -1, rc;
+    size_t hdr = 0;
+    if (!dec || !out || (!buf && len))
+        return CS_ERR_INVAL;
+    out->value = NULL;
+    out->slots = NULL;
+    out->n = 0;
+    if ((rc = dec_frame(dec, p, len, &meta, &k, &hdr)))
+        return rc;
+    out->schema = meta.schema;
+    out->framing = meta.framing;
+    out->fingerprint = meta.fingerprint;
+    out->confluent_id = meta.confluent_id;
+    out->resolved = meta.resolved;
+    const node_t *root = dec->reg->e[k].root;
+    if (dec->reg->e[k].old || root->type != AVRO_RECORD) {
+        avro_value_t *v = NULL;
+        rc = dec_body(dec, k, p + hdr, len - hdr, &v);
+        out->value = v;
+        return dec_finish(dec, k, rc, hdr);
+    }
+    if (root->n > dec->nslots) { /* cannot happen: every entry was counted at _new */
+        cs_avro_slot_t *sl = realloc(dec->slots, (root->n + 1) * sizeof *sl);
+        if (!sl)
+            return dec_finish(dec, k, derr(dec, CS_ERR_NOMEM, "out of memory"), hdr);
+        dec->slots = sl;
+        dec->nslots = root->n;
+    }
+    rd_t r = {p + hdr, p + hdr, p + len};
+    bool have_ops = (size_t)k < dec->nops && root->n < dec->ops_stride;
+    const unsigned char *ops = have_ops ? dec->ops + (size_t)k * dec->ops_stride : NULL;
+    for (size_t i = 0; i < root->n; i++) {
+        cs_avro_slot_t *sl = &dec->slots[i];
+        fl_op_t op = have_ops ? (fl_op_t)ops[i] : FL_OTHER;
+        if ((rc = fl_field(dec, &r, op, op == FL_OTHER ? root->kids[i] : NULL, sl))) {
+            dpath(dec, root->names[i]);
+            return dec_finish(dec, k, rc, hdr);
+        }
+    }
+    if (r.p != r.end)
+        return dec_finish(
+            dec, k, derr(dec, CS_ERR_AVRO, "%td trailing bytes after the record", r.end - r.p),
+            hdr);
+    out->slots = dec->slots;
+    out->n = root->n;
+    return 0;
+}
+
+static const cs_avro_slot_t *slot_of(const cs_avro_flat_t *rec, int i)
+{
+    return i >= 0 && (size_t)i < rec->n ? &rec->slots[i] : NULL;
+}
+
+bool cs_avro_flat_is_null(const cs_avro_flat_t *rec, int i)
+{
+    if (rec->value)
+        return cs_avro_is_null(rec->value, i);
+    const cs_avro_slot_t *sl = slot_of(rec, i);
+    return !sl || sl->type == AVRO_NULL;
+}
+
+const char *cs_avro_flat_str(const cs_avro_flat_t *rec, int i, size_t *len)
+{
+    if (rec->value)
+        return cs_avro_get_str(rec->value, i, len);
+    const cs_avro_slot_t *sl = slot_of(rec, i);
+    if (!sl || sl->type != AVRO_STRING)
+        return NULL;
+    if (len)
+        *len = sl->len;
+    return (const char *)sl->p;
+}
+
+const void *cs_avro_flat_bytes(const cs_avro_flat_t *rec, int i, size_t *len)
+{
+    if (rec->value)
+        return cs_avro_get_bytes(rec->value, i, len);
+    const cs_avro_slot_t *sl = slot_of(rec, i);
+    if (!sl || sl->type != AVRO_BYTES)
+        return NULL;
+    if (len)
+        *len = sl->len;
+    return sl->p;
+}
+
+bool cs_avro_flat_long(const cs_avro_flat_t *rec, int i, int64_t *out)
+{
+    if (rec->value)
+        return cs_avro_get_long(rec->value, i, out);
+    const cs_avro_slot_t *sl = slot_of(rec, i);
+    if (!sl || (sl->type != AVRO_INT64 && sl->type != AVRO_INT32))
+        return false;
+    *out = sl->i;
+    return true;
+}
+
+bool cs_avro_flat_int(const cs_avro_flat_t *rec, int i, int32_t *out)
+{
+    if (rec->value)
+        return cs_avro_get_int(rec->value, i, out);
+    const cs_avro_slot_t *sl = slot_of(rec, i);
+    if (!sl || sl->type != AVRO_INT32)
+        return false;
+    *out = (int32_t)sl->i;
+    return true;
+}
+
+bool cs_avro_flat_bool(const cs_avro_flat_t *rec, int i, bool *out)
+{
+    if (rec->value)
+        return cs_avro_get_bool(rec->value, i, out);
+    const cs_avro_slot_t *sl = slot_of(rec, i);
+    if (!sl || sl->type != AVRO_BOOLEAN)
+        return false;
+    *out = sl->i != 0;
+    return true;
+}
+
+int cs_avro_flat_enum(const cs_avro_flat_t *rec, int i)
+{
+    if (rec->value)
+        return cs_avro_get_enum(rec->value, i);
+    const cs_avro_slot_t *sl = slot_of(rec, i);
+    return sl && sl->type == AVRO_ENUM ? (int)sl->i : -1;
+}
+
+size_t cs_avro_flat_count(const cs_avro_flat_t *rec, int i)
+{
+    if (rec->value)
+        return cs_avro_count(rec->value, i);
+    const cs_avro_slot_t *sl = slot_of(rec, i);
+    return sl && (sl->type == AVRO_ARRAY || sl->type == AVRO_MAP) ? sl->count : 0;
+}
+
+/* Unchecked readers over encodings cs_avro_decode_flat has already checked (false only if
+ * that did not hold). */
+static bool sk_long(rd_t *r, int64_t *out)
+{
+    uint64_t v = 0;
+    for (int shift = 0; r->p < r->end && shift < 64; shift += 7) {
+        unsigned char b = *r->p++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool sk_span(rd_t *r, const unsigned char **p, size_t *len)
+{
+    int64_t n;
+    if (!sk_long(r, &n) || n < 0 || (uint64_t)n > (uint64_t)(r->end - r->p))
+        return false;
+    *p = r->p;
+    *len = (size_t)n;
+    r->p += n;
+    return true;
+}
+
+static bool sk_node(rd_t *r, const node_t *nd, int depth)
+{
+    int64_t l = 0;
+    const unsigned char *p;
+    size_t len, fixed = 0;
+    if (depth > CS_AVRO_MAX_DEPTH)
+        return false;
+    switch (nd->type) {
+    case AVRO_NULL:
+        return true;
+    case AVRO_BOOLEAN:
+        fixed = 1;
+        break;
+    case AVRO_FLOAT:
+        fixed = 4;
+        break;
+    case AVRO_DOUBLE:
+        fixed = 8;
+        break;
+    case AVRO_FIXED:
+        fixed = (size_t)nd->size;
+        break;
+    case AVRO_INT32:
+    case AVRO_INT64:
+    case AVRO_ENUM:
+        return sk_long(r, &l);
+    case AVRO_STRING:
+    case AVRO_BYTES:
+        return sk_span(r, &p, &len);
+    case AVRO_UNION:
+        return sk_long(r, &l) && l >= 0 && (uint64_t)l < nd->n &&
+               sk_node(r, nd->kids[l], depth + 1);
+    case AVRO_RECORD:
+        for (size_t i = 0; i < nd->n; i++)
+            if (!sk_node(r, nd->kids[i], depth + 1))
+                return false;
+        return true;
+    case AVRO_ARRAY:
+    case AVRO_MAP:
+        for (;;) {
+            int64_t count, bytes;
+            if (!sk_long(r, &count))
+                return false;
+            if (count == 0)
+                return true;
+            if (count < 0) {
+                if (!sk_long(r, &bytes) || bytes < 0 || bytes > r->end - r->p)
+                    return false;
+                r->p += bytes;
+                continue;
+            }
+            for (int64_t i = 0; i < count; i++)
+                if ((nd->type == AVRO_MAP && !sk_span(r, &p, &len)) ||
+                    !sk_node(r, nd->kids[0], depth + 1))
+                    return false;
+        }
+    default:
+        return false;
+    }
+    if ((size_t)(r->end - r->p) < fixed)
+        return false;
+    r->p += fixed;
+    return true;
+}
+
+void cs_avro_iter_init(const cs_avro_flat_t *rec, int i, cs_avro_iter_t *it)
+{
+    memset(it, 0, sizeof *it);
+    it->rec = rec;
+    it->field = i;
+    if (rec->value)
+        return;
+    const cs_avro_slot_t *sl = slot_of(rec, i);
+    if (!sl || (sl->type != AVRO_ARRAY && sl->type != AVRO_MAP))
+        return;
+    it->p = sl->p;
+    it->end = sl->p + sl->len;
+    it->item = ((const node_t *)sl->node)->kids[0];
+    it->is_map = sl->type == AVRO_MAP;
+}
+
+static void set_out(const char **p, size_t *len, const void *vp, size_t vlen)
+{
+    if (p)
+        *p = vp;
+    if (len)
+        *len = vp ? vlen : 0;
+}
+
+bool cs_avro_iter_next(cs_avro_iter_t *it, const char **key, size_t *key_len, const char **val,
+                       size_t *val_len)
+{
+    const unsigned char *kp = NULL, *vp = NULL;
+    size_t klen = 0, vlen = 0;
+    if (it->rec->value) { /* a resolved record: its generic value */
+        avro_value_t item;
+        const char *gk = NULL, *gv;
+        if (cs_avro_get_item(it->rec->value, it->field, it->k, &item, &gk))
+            return false;
+        it->k++;
+        gv = str_of(&item, &vlen);
+        set_out(key, key_len, gk, gk ? strlen(gk) : 0);
+        set_out(val, val_len, gv, vlen);
+        return true;
+    }
+    if (!it->item)
+        return false;
+    rd_t r = {it->p, it->p, it->end};
+    while (it->left == 0) {
+        int64_t count, bytes;
+        if (!sk_long(&r, &count) || count == 0) {
+            it->item = NULL; /* the end */
+            return false;
+        }
+        if (count < 0 && (count == INT64_MIN || !sk_long(&r, &bytes))) {
+            it->item = NULL;
+            return false;
+        }
+        it->left = count < 0 ? -count : count;
+    }
+    if (it->is_map && !sk_span(&r, &kp, &klen))
+        goto bad;
+    const node_t *nd = it->item;
+    int64_t b;
+    if (nd->type == AVRO_UNION) {
+        if (!sk_long(&r, &b) || b < 0 || (uint64_t)b >= nd->n)
+            goto bad;
+        nd = nd->kids[b];
+    }
+    if (nd->type == AVRO_STRING) {
+        if (!sk_span(&r, &vp, &vlen))
+            goto bad;
+    } else if (!sk_node(&r, nd, 2)) {
+        goto bad;
+    }
+    it->p = r.p;
+    it->left--;
+    it->k++;
+    /* a map key stops at its first NUL, as in avro-c's maps */
+    set_out(key, key_len, kp, kp ? strnlen((const char *)kp, klen) : 0);
+    set_out(val, val_len, vp, vlen);
+    return true;
+bad:
+    it->item = NULL;
+    return false;
+}
+
+bool cs_avro_flat_map_find(const cs_avro_flat_t *rec, int i, const char *key, const char **val,
+                           size_t *val_len)
+{
+    cs_avro_iter_t it;
+    const char *k, *v, *found_v = NULL;
+    size_t klen, vlen, found_len = 0, want;
+    bool found = false;
+    if (!key)
+        return false;
+    if (rec->value) { /* as cs_avro_map_find, with the value's length */
+        avro_value_t f, child;
+        if (field_get(rec->value, i, &f) || avro_value_get_type(&f) != AVRO_MAP)
+            return false;
+        memset(&child, 0, sizeof child);
+        if (avro_value_get_by_name(&f, key, &child, NULL) || !child.iface)
+            return false;
+        v = str_of(&child, &vlen);
+        set_out(val, val_len, v, vlen);
+        return true;
+    }
+    const cs_avro_slot_t *sl = slot_of(rec, i);
+    if (!sl || sl->type != AVRO_MAP)
+        return false;
+    want = strlen(key);
+    cs_avro_iter_init(rec, i, &it);
+    while (cs_avro_iter_next(&it, &k, &klen, &v, &vlen))
+        if (klen == want && !memcmp(k, key, want)) { /* the last one wins */
+            found = true;
+            found_v = v;
+            found_len = vlen;
+        }
+    if (found)
+        set_out(val, val_len, found_v, found_len);
+    return found;
 }

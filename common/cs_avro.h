@@ -18,7 +18,8 @@
  * with an older schema version are resolved into the current version with crmsync's own
  * resolver (avro-c 1.11.1's avro_resolved_reader_new cannot fill a reader field with its
  * default: it fails, and crashes on our ProspectChange v1 -> v2), missing fields taking the
- * reader schema's defaults.
+ * reader schema's defaults. The sync consumer's input path, cs_avro_decode_flat(), makes the
+ * same checks but writes no avro-c value at all (see "Flat decoding" below).
  *
  * Threads: a registry is immutable once set up (cs_avro_registry_new plus any
  * cs_avro_registry_set_id / cs_avro_registry_add_writer calls) and may then be shared by all
@@ -307,6 +308,56 @@ int cs_avro_encode_to(const cs_avro_registry_t *reg, cs_avro_framing_t framing, 
 /* Detail of the encoder's last error ("" when none); borrowed until the next call on enc. */
 const char *cs_avro_encoder_error(const cs_avro_encoder_t *enc);
 
+/* ---- Direct SyncState encoding (the sync consumer's changelog path) ----------------------
+ * cs_avro_encode_sync_state() writes a crmsync.SyncState record from the plain structs below,
+ * with no avro-c value: the bytes are those cs_avro_encode() writes for the same values (same
+ * framing header, same body). The layout is fixed in cs_avro.c; cs_avro_registry_new() fails
+ * when schemas/SyncState.avsc no longer has that shape. Strings are not NUL-terminated (their
+ * length is given) and are written as they are. A `has_*` flag false, or a NULL string where
+ * the schema allows null, writes null. */
+
+typedef struct {
+    const char *name; /* not null */
+    size_t name_len;
+    const char *value; /* NULL: null (the sync consumer keeps hashes, not values) */
+    size_t value_len;
+    int64_t time;
+    int side; /* cs_side_t */
+    int64_t hash;
+} cs_field_state_rec_t;
+
+typedef struct {
+    const char *prospect_key; /* not null */
+    size_t prospect_key_len;
+    const char *crm_id; /* NULL: null */
+    size_t crm_id_len;
+    const char *last_result; /* NULL: null */
+    size_t last_result_len;
+    const cs_field_state_rec_t *fields; /* n_fields items, in order */
+    size_t n_fields;
+    int64_t prospect_id; /* when has_prospect_id */
+    int64_t marketing_watermark;
+    int64_t crm_watermark;
+    int64_t updated_at;        /* when has_updated_at */
+    int64_t last_activity_at;  /* when has_last_activity_at */
+    int64_t crm_last_modified; /* when has_crm_last_modified */
+    int64_t assigned_user_id;  /* when has_assigned_user_id */
+    int crm_object;            /* cs_crm_object_t, -1: null */
+    bool has_prospect_id, has_updated_at, has_last_activity_at, has_crm_last_modified,
+        has_assigned_user_id;
+    bool do_not_sync;
+    bool pending;
+} cs_sync_state_rec_t;
+
+/* Encodes *rec as a SyncState record with the encoder's framing, into the encoder's buffer
+ * (the one cs_avro_encode() uses; it grows and is reused, so no allocation once it is large
+ * enough). On success *out / *out_len describe the frame, borrowed until the next call on enc.
+ * Returns 0, CS_ERR_INVAL (a NULL key or field name, an enum value out of range),
+ * CS_ERR_STATE (Confluent framing and no id set for SyncState), CS_ERR_TOO_LARGE or
+ * CS_ERR_NOMEM, with the detail in cs_avro_encoder_error(). Thread owning enc. */
+int cs_avro_encode_sync_state(cs_avro_encoder_t *enc, const cs_sync_state_rec_t *rec,
+                              const void **out, size_t *out_len);
+
 /* ---- Decoding ---------------------------------------------------------------------------- */
 
 typedef struct cs_avro_decoder_s cs_avro_decoder_t;
@@ -346,6 +397,80 @@ int cs_avro_decode_body(cs_avro_decoder_t *dec, int schema, const void *buf, siz
 
 /* Detail of the decoder's last error ("" when none); borrowed until the next call on dec. */
 const char *cs_avro_decoder_error(const cs_avro_decoder_t *dec);
+
+/* ---- Flat decoding (the sync consumer's input path) -------------------------------------
+ * cs_avro_decode_flat() reads a record written with the CURRENT version of its schema
+ * straight into one slot per top-level field, with no avro-c value and no allocation: strings
+ * and bytes point into the caller's buffer (NOT NUL-terminated), arrays and maps are kept as
+ * their encoded bytes and read on demand through cs_avro_iter_*. It checks the input exactly
+ * as cs_avro_decode() does (same error codes and messages). A record written with another
+ * version goes through cs_avro_decode()'s resolver instead, and the same accessors then read
+ * the resolved generic value (out->value != NULL). */
+
+typedef struct {
+    const unsigned char *p; /* string, bytes, fixed: the bytes; array, map, record: encoded */
+    size_t len;             /* byte length of the above */
+    int64_t i;              /* boolean, int, long, enum index */
+    size_t count;           /* array, map: elements (map entries as encoded, duplicates too) */
+    const void *node;       /* array, map: its compiled schema (internal) */
+    int branch;             /* union branch taken, -1 when the field is not a union */
+    avro_type_t type;       /* type of the value, AVRO_NULL when null */
+} cs_avro_slot_t;
+
+typedef struct {
+    int schema; /* as in cs_avro_decoded_t */
+    cs_avro_framing_t framing;
+    uint64_t fingerprint;
+    int32_t confluent_id;
+    bool resolved;
+    const avro_value_t *value;   /* resolved records only: what the accessors read; else NULL */
+    const cs_avro_slot_t *slots; /* flat records: one per field of the schema */
+    size_t n;                    /* number of slots */
+} cs_avro_flat_t;
+
+/* Decodes one framed record as cs_avro_decode() does (same errors, same detail in
+ * cs_avro_decoder_error()). *out and everything read through it are borrowed from the decoder
+ * AND from buf: valid until the next cs_avro_decode*() call on dec, and while buf is. */
+int cs_avro_decode_flat(cs_avro_decoder_t *dec, const void *buf, size_t len, cs_avro_flat_t *out);
+
+/* The accessors below answer as the cs_avro_get_* ones on the same record would, except that
+ * strings are not NUL-terminated (use *len) and map entries are seen as encoded (a key is
+ * read up to its first NUL, as avro-c's maps do; a repeated key appears again, the last one
+ * wins in cs_avro_flat_map_find). Any thread owning the record. */
+bool cs_avro_flat_is_null(const cs_avro_flat_t *rec, int i);
+const char *cs_avro_flat_str(const cs_avro_flat_t *rec, int i, size_t *len);
+const void *cs_avro_flat_bytes(const cs_avro_flat_t *rec, int i, size_t *len);
+bool cs_avro_flat_long(const cs_avro_flat_t *rec, int i, int64_t *out);
+bool cs_avro_flat_int(const cs_avro_flat_t *rec, int i, int32_t *out);
+bool cs_avro_flat_bool(const cs_avro_flat_t *rec, int i, bool *out);
+int cs_avro_flat_enum(const cs_avro_flat_t *rec, int i);
+
+/* Arrays and maps: number of elements of field i (0 when null or not an array/map). */
+size_t cs_avro_flat_count(const cs_avro_flat_t *rec, int i);
+
+/* Walks array or map field i in order. */
+typedef struct {
+    const cs_avro_flat_t *rec;
+    int field;
+    size_t k;                     /* elements returned so far */
+    const unsigned char *p, *end; /* flat records: what is left of the encoding */
+    int64_t left;                 /* elements left in the current block */
+    const void *item;             /* the items' compiled schema */
+    bool is_map;
+} cs_avro_iter_t;
+
+void cs_avro_iter_init(const cs_avro_flat_t *rec, int i, cs_avro_iter_t *it);
+
+/* The next element: false at the end (or when field i is not an array/map). For a map *key /
+ * *key_len get the entry's key (arrays: NULL / 0). *val / *val_len get the element's string
+ * (seen through a nullable union), NULL when it is null or not a string. Any of the out
+ * pointers may be NULL. */
+bool cs_avro_iter_next(cs_avro_iter_t *it, const char **key, size_t *key_len, const char **val,
+                       size_t *val_len);
+
+/* Map field i: true when `key` is present, *val / *val_len its string (NULL for a null value). */
+bool cs_avro_flat_map_find(const cs_avro_flat_t *rec, int i, const char *key, const char **val,
+                           size_t *val_len);
 
 /* ---- Field accessors --------------------------------------------------------------------
  * `rec` is a record value (a decoded record, an encoder value, a FieldState item, ...) and `i`

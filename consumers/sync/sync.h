@@ -107,7 +107,7 @@ typedef struct sc_s {
     int64_t *pend_offsets; /* [SC_COMMIT_SLOTS][3 * nparts], -1 = none */
     int api_healthy;
     int64_t last_api_error_ms;
-    char score_buf[32][3]; /* scratch for numbers formatted during decode */
+    char score_buf[12]; /* the event's score as text, formatted during decode (an int32) */
     int broker_down;
 
     /* reading while a batch is pushed (sc_idle) */

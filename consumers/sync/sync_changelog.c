@@ -43,58 +43,62 @@ int sc_topic_kind(const sc_t *sc, const char *topic)
     return -1;
 }
 
+/* Written with cs_avro_encode_sync_state(): no avro-c value, no allocation per record (the
+ * bytes are those the generic path wrote; tests/unit/test_state_encode.c checks it). */
 int sc_write_state(sc_t *sc, uint32_t st)
 {
     const cs_pstate_t *p = cs_store_at(sc->sync.store, st);
-    avro_value_t *v = cs_avro_encoder_value(sc->enc, CS_AVRO_SYNC_STATE), item;
-    size_t klen;
-    const char *key = cs_store_key(sc->sync.store, st, &klen);
+    cs_field_state_rec_t fs[CS_FIELDS_MAX];
+    cs_sync_state_rec_t r = {0};
     const void *out;
-    size_t out_len;
+    size_t out_len, nfs = 0;
     int err;
 
-    if (!v)
-        return CS_ERR_NOMEM;
-    cs_avro_set_strn(v, CS_SS_PROSPECT_KEY, key, klen);
-    if (p->flags & CS_PS_HAS_PROSPECT_ID)
-        cs_avro_set_long(v, CS_SS_PROSPECT_ID, p->prospect_id);
-    cs_avro_set_long(v, CS_SS_MARKETING_WATERMARK, p->mkt_watermark);
-    cs_avro_set_long(v, CS_SS_CRM_WATERMARK, p->crm_watermark);
-    cs_avro_set_long(v, CS_SS_UPDATED_AT, p->updated_at);
-    if (p->last_activity_at)
-        cs_avro_set_long(v, CS_SS_LAST_ACTIVITY_AT, p->last_activity_at);
-    if (p->crm_last_modified)
-        cs_avro_set_long(v, CS_SS_CRM_LAST_MODIFIED, p->crm_last_modified);
+    r.prospect_key = cs_store_key(sc->sync.store, st, &r.prospect_key_len);
+    r.has_prospect_id = (p->flags & CS_PS_HAS_PROSPECT_ID) != 0;
+    r.prospect_id = p->prospect_id;
+    r.marketing_watermark = p->mkt_watermark;
+    r.crm_watermark = p->crm_watermark;
+    r.has_updated_at = true;
+    r.updated_at = p->updated_at;
+    r.has_last_activity_at = p->last_activity_at != 0;
+    r.last_activity_at = p->last_activity_at;
+    r.has_crm_last_modified = p->crm_last_modified != 0;
+    r.crm_last_modified = p->crm_last_modified;
+    r.crm_object = -1;
     if (p->crm_object != CS_LINK_NONE) {
-        cs_avro_set_enum(v, CS_SS_CRM_OBJECT,
-                         p->crm_object == CS_LINK_CONTACT ? CS_OBJECT_CONTACT : CS_OBJECT_LEAD);
-        cs_avro_set_strn(v, CS_SS_CRM_ID, p->crm_id, 18);
+        r.crm_object = p->crm_object == CS_LINK_CONTACT ? CS_OBJECT_CONTACT : CS_OBJECT_LEAD;
+        r.crm_id = p->crm_id;
+        r.crm_id_len = sizeof p->crm_id; /* all 18 bytes, as before */
     }
-    if (p->flags & CS_PS_ASSIGNED)
-        cs_avro_set_long(v, CS_SS_ASSIGNED_USER_ID, p->assigned_user_id);
-    cs_avro_set_bool(v, CS_SS_DO_NOT_SYNC, (p->flags & CS_PS_DO_NOT_SYNC) != 0);
-    for (int f = 0; f < sc->fm.n; f++) {
+    r.has_assigned_user_id = (p->flags & CS_PS_ASSIGNED) != 0;
+    r.assigned_user_id = p->assigned_user_id;
+    r.do_not_sync = (p->flags & CS_PS_DO_NOT_SYNC) != 0;
+    for (int f = 0; f < sc->fm.n && f < CS_FIELDS_MAX; f++) {
         if (!p->fields[f].hash)
             continue;
-        if (cs_avro_array_add(v, CS_SS_FIELDS, &item))
-            return CS_ERR_NOMEM;
-        cs_avro_set_str(&item, CS_FS_NAME, sc->fm.f[f].name);
-        cs_avro_set_long(&item, CS_FS_TIME, p->fields[f].time);
-        cs_avro_set_enum(&item, CS_FS_SIDE,
-                         (p->side_crm & (1u << f)) ? CS_SIDE_CRM : CS_SIDE_MARKETING);
-        cs_avro_set_long(&item, CS_FS_HASH, p->fields[f].hash);
+        fs[nfs] = (cs_field_state_rec_t){
+            .name = sc->fm.f[f].name,
+            .name_len = strlen(sc->fm.f[f].name),
+            .time = p->fields[f].time,
+            .side = (p->side_crm & (1u << f)) ? CS_SIDE_CRM : CS_SIDE_MARKETING,
+            .hash = p->fields[f].hash,
+        };
+        nfs++;
     }
-    cs_avro_set_str(v, CS_SS_LAST_RESULT,
-                    p->wait < sizeof(wait_names) / sizeof(*wait_names) ? wait_names[p->wait]
-                                                                       : "OK");
-    cs_avro_set_bool(v, CS_SS_PENDING, p->queue != CS_NONE || (p->flags & CS_PS_WAITING));
-    if ((err = cs_avro_encode(sc->enc, v, &out, &out_len))) {
+    r.fields = fs;
+    r.n_fields = nfs;
+    r.last_result = p->wait < sizeof(wait_names) / sizeof(*wait_names) ? wait_names[p->wait] : "OK";
+    r.last_result_len = strlen(r.last_result);
+    r.pending = p->queue != CS_NONE || (p->flags & CS_PS_WAITING);
+    if ((err = cs_avro_encode_sync_state(sc->enc, &r, &out, &out_len))) {
         CS_ERROR("sync", "cannot encode a state record: %s", cs_avro_encoder_error(sc->enc));
         return err;
     }
     cs_counter_add(sc->m.changelog_writes, 1);
     /* Same partition number as the inputs: the replica owning the inputs owns the state. */
-    return sc_send(sc, sc->topics[CS_TOPIC_STATE], p->partition, key, klen, out, out_len);
+    return sc_send(sc, sc->topics[CS_TOPIC_STATE], p->partition, r.prospect_key, r.prospect_key_len,
+                   out, out_len);
 }
 
 int sc_send(sc_t *sc, const char *topic, int32_t partition, const void *key, size_t klen,

@@ -1,5 +1,7 @@
-/* Avro records of the input topics -> cs_event_t (borrowing the decoder's strings), poison
- * routing, and the control topic. */
+/* Avro records of the input topics -> cs_event_t, poison routing, and the control topic.
+ * Input records are decoded flat (cs_avro_decode_flat): the event's strings borrow from the
+ * Kafka message (or, for a record of an older schema version, from the decoder), so an event
+ * is applied before its message is destroyed. */
 #include "sync.h"
 
 #include "cs_err.h"
@@ -27,26 +29,43 @@ const char *sc_user_crm(const sc_t *sc, int64_t mkt_id)
     return "";
 }
 
-static cs_strv_t str_field(const avro_value_t *rec, int i)
+static cs_strv_t str_field(const cs_avro_flat_t *rec, int i)
 {
     size_t len = 0;
     cs_strv_t v;
-    v.p = cs_avro_get_str(rec, i, &len);
+    v.p = cs_avro_flat_str(rec, i, &len);
     v.len = (uint32_t)len;
     return v;
 }
 
-static int64_t long_field(const avro_value_t *rec, int i, int64_t def)
+static int64_t long_field(const cs_avro_flat_t *rec, int i, int64_t def)
 {
     int64_t v;
-    return cs_avro_get_long(rec, i, &v) ? v : def;
+    return cs_avro_flat_long(rec, i, &v) ? v : def;
 }
 
-static int bool_field(const avro_value_t *rec, int i)
+static int bool_field(const cs_avro_flat_t *rec, int i)
 {
     bool b = false;
-    cs_avro_get_bool(rec, i, &b);
+    cs_avro_flat_bool(rec, i, &b);
     return b;
+}
+
+/* Decimal digits of v into buf (at least 12 bytes, NUL-terminated); returns the length. */
+static uint32_t format_i32(char *buf, int32_t v)
+{
+    char tmp[12];
+    uint32_t u = v < 0 ? 0u - (uint32_t)v : (uint32_t)v, n = 0, len = 0;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        buf[len++] = '-';
+    while (n)
+        buf[len++] = tmp[--n];
+    buf[len] = '\0';
+    return len;
 }
 
 static void set_value(cs_event_t *ev, int f, cs_strv_t v)
@@ -61,23 +80,25 @@ static cs_strv_t lit(const char *s)
     return v;
 }
 
-/* Custom fields come in a map keyed by the side's field name. */
-static void custom_fields(const sc_t *sc, const avro_value_t *rec, int map_field, int crm_side,
+/* Custom fields come in a map keyed by the side's field name. A value is taken up to its
+ * first NUL, as when it was read as a C string. */
+static void custom_fields(const sc_t *sc, const cs_avro_flat_t *rec, int map_field, int crm_side,
                           cs_event_t *ev)
 {
-    if (sc->fm.n <= CS_F_DEFAULT_COUNT_ || cs_avro_count(rec, map_field) == 0)
+    if (sc->fm.n <= CS_F_DEFAULT_COUNT_ || cs_avro_flat_count(rec, map_field) == 0)
         return;
     for (int f = CS_F_DEFAULT_COUNT_; f < sc->fm.n; f++) {
         const char *name = crm_side ? sc->fm.f[f].crm_name : sc->fm.f[f].mkt_name, *val;
-        if (name && cs_avro_map_find(rec, map_field, name, &val))
-            set_value(ev, f, val ? lit(val) : (cs_strv_t){NULL, 0});
+        size_t len;
+        if (name && cs_avro_flat_map_find(rec, map_field, name, &val, &len))
+            set_value(ev, f, (cs_strv_t){val, val ? (uint32_t)strnlen(val, len) : 0});
     }
 }
 
 /* A ProspectChange naming its changed fields (an import of some columns, for instance)
  * carries only those: the others are not "empty", they are unknown, so they must neither be
  * pushed nor compared, and assignment and do-not-sync keep their state. */
-static void partial_snapshot(const sc_t *sc, const avro_value_t *r, cs_event_t *ev)
+static void partial_snapshot(const sc_t *sc, const cs_avro_flat_t *r, cs_event_t *ev)
 {
     static const struct {
         const char *name;
@@ -89,16 +110,25 @@ static void partial_snapshot(const sc_t *sc, const avro_value_t *r, cs_event_t *
         {"opted_out", CS_F_OPTED_OUT}, {"assigned_user_id", CS_F_OWNER},
         {"score", CS_F_SCORE},         {"grade", CS_F_GRADE},
     };
-    size_t n = cs_avro_count(r, CS_PC_CHANGED_FIELDS);
     uint32_t keep = 0;
     int assigned = 0, dns = 0;
-    if (n == 0)
+    cs_avro_iter_t it;
+    const char *item;
+    size_t len;
+    char buf[256], *name;
+    if (cs_avro_flat_count(r, CS_PC_CHANGED_FIELDS) == 0)
         return; /* a full snapshot */
-    for (size_t k = 0; k < n; k++) {
-        const char *name = cs_avro_get_item_str(r, CS_PC_CHANGED_FIELDS, k, NULL);
+    cs_avro_iter_init(r, CS_PC_CHANGED_FIELDS, &it);
+    while (cs_avro_iter_next(&it, NULL, NULL, &item, &len)) {
         int f = -1;
+        if (!item)
+            continue;
+        len = strnlen(item, len); /* a name is read up to its first NUL */
+        name = len < sizeof(buf) ? buf : malloc(len + 1);
         if (!name)
             continue;
+        memcpy(name, item, len);
+        name[len] = '\0';
         if (!strcmp(name, "assigned_user_id"))
             assigned = 1;
         if (!strcmp(name, "do_not_sync"))
@@ -110,6 +140,8 @@ static void partial_snapshot(const sc_t *sc, const avro_value_t *r, cs_event_t *
             f = cs_fieldmap_find(&sc->fm, name); /* custom fields: by their marketing name */
         if (f >= 0)
             keep |= 1u << f;
+        if (name != buf)
+            free(name);
     }
     ev->present &= keep;
     if (!assigned)
@@ -144,9 +176,9 @@ static int expected_schema(cs_ev_kind_t kind)
 
 int sc_decode(sc_t *sc, const rd_kafka_message_t *msg, cs_ev_kind_t kind, cs_event_t *ev)
 {
-    cs_avro_decoded_t d;
+    cs_avro_flat_t d;
     int err;
-    const avro_value_t *r;
+    const cs_avro_flat_t *r = &d;
 
     memset(ev, 0, offsetof(cs_event_t, values)); /* values[] are read through `present` */
     ev->kind = kind;
@@ -154,7 +186,7 @@ int sc_decode(sc_t *sc, const rd_kafka_message_t *msg, cs_ev_kind_t kind, cs_eve
     ev->offset = msg->offset;
     if (!msg->payload || msg->len == 0)
         return poison(sc, msg, "POISON_EMPTY", "empty record");
-    err = cs_avro_decode(sc->dec, msg->payload, msg->len, &d);
+    err = cs_avro_decode_flat(sc->dec, msg->payload, msg->len, &d);
     if (err) {
         const char *code = err == CS_ERR_UNKNOWN_SCHEMA ? "POISON_UNKNOWN_SCHEMA"
                            : err == CS_ERR_TRUNCATED    ? "POISON_TRUNCATED"
@@ -163,14 +195,13 @@ int sc_decode(sc_t *sc, const rd_kafka_message_t *msg, cs_ev_kind_t kind, cs_eve
     }
     if (d.schema != expected_schema(kind))
         return poison(sc, msg, "POISON_WRONG_SCHEMA", cs_avro_schema_name(d.schema));
-    r = d.value;
 
     switch (kind) {
     case CS_EV_PROSPECT: {
         ev->key = str_field(r, CS_PC_PROSPECT_KEY);
         ev->time = long_field(r, CS_PC_UPDATED_AT, 0);
         ev->event_time = long_field(r, CS_PC_EVENT_TIME, 0);
-        ev->cause = (cs_cause_t)cs_avro_get_enum(r, CS_PC_CAUSE);
+        ev->cause = (cs_cause_t)cs_avro_flat_enum(r, CS_PC_CAUSE);
         ev->prospect_id = long_field(r, CS_PC_PROSPECT_ID, -1);
         ev->last_activity_at = long_field(r, CS_PC_LAST_ACTIVITY_AT, 0);
         ev->assigned_user_id = long_field(r, CS_PC_ASSIGNED_USER_ID, -1);
@@ -187,9 +218,9 @@ int sc_decode(sc_t *sc, const rd_kafka_message_t *msg, cs_ev_kind_t kind, cs_eve
         set_value(ev, CS_F_OPTED_OUT, lit(bool_field(r, CS_PC_OPTED_OUT) ? "true" : "false"));
         {
             int32_t score = 0;
-            cs_avro_get_int(r, CS_PC_SCORE, &score);
-            int n = snprintf(sc->score_buf[0], sizeof(sc->score_buf[0]), "%" PRId32, score);
-            set_value(ev, CS_F_SCORE, (cs_strv_t){sc->score_buf[0], (uint32_t)n});
+            cs_avro_flat_int(r, CS_PC_SCORE, &score);
+            _Static_assert(sizeof(sc->score_buf) >= 12, "score_buf holds an int32");
+            set_value(ev, CS_F_SCORE, (cs_strv_t){sc->score_buf, format_i32(sc->score_buf, score)});
         }
         set_value(ev, CS_F_GRADE, str_field(r, CS_PC_GRADE));
         /* The owner is compared in the CRM's user-id space: a mapped assignee becomes its
@@ -208,11 +239,11 @@ int sc_decode(sc_t *sc, const rd_kafka_message_t *msg, cs_ev_kind_t kind, cs_eve
         ev->time = long_field(r, CS_ACT_OCCURRED_AT, 0);
         ev->event_time = long_field(r, CS_ACT_EVENT_TIME, 0);
         ev->prospect_id = long_field(r, CS_ACT_PROSPECT_ID, -1);
-        ev->activity = (cs_activity_type_t)cs_avro_get_enum(r, CS_ACT_TYPE);
+        ev->activity = (cs_activity_type_t)cs_avro_flat_enum(r, CS_ACT_TYPE);
         ev->identified = bool_field(r, CS_ACT_IDENTIFIED);
         {
             int32_t delta = 0;
-            cs_avro_get_int(r, CS_ACT_SCORE_DELTA, &delta);
+            cs_avro_flat_int(r, CS_ACT_SCORE_DELTA, &delta);
             ev->score_delta = delta;
         }
         ev->assigned_user_id = -1;
@@ -221,8 +252,8 @@ int sc_decode(sc_t *sc, const rd_kafka_message_t *msg, cs_ev_kind_t kind, cs_eve
         ev->key = str_field(r, CS_CRM_PROSPECT_KEY);
         ev->time = long_field(r, CS_CRM_LAST_MODIFIED_DATE, 0);
         ev->event_time = long_field(r, CS_CRM_EVENT_TIME, 0);
-        ev->crm_object = cs_avro_get_enum(r, CS_CRM_OBJECT) == CS_OBJECT_CONTACT ? CS_LINK_CONTACT
-                                                                                 : CS_LINK_LEAD;
+        ev->crm_object = cs_avro_flat_enum(r, CS_CRM_OBJECT) == CS_OBJECT_CONTACT ? CS_LINK_CONTACT
+                                                                                  : CS_LINK_LEAD;
         ev->crm_id = str_field(r, CS_CRM_CRM_ID);
         ev->last_modified_by = str_field(r, CS_CRM_LAST_MODIFIED_BY_ID);
         ev->deleted = bool_field(r, CS_CRM_DELETED);

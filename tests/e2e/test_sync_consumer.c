@@ -196,7 +196,7 @@ static void send_prospect(const pc_t *p)
     cs_avro_set_str(v, CS_PC_FIRST_NAME, p->first);
     cs_avro_set_str(v, CS_PC_LAST_NAME, p->last);
     cs_avro_set_str(v, CS_PC_COMPANY, p->company ? p->company : "Acme");
-    cs_avro_set_int(v, CS_PC_SCORE, 10);
+    cs_avro_set_int(v, CS_PC_SCORE, 1234); /* four digits: the whole number goes out */
     if (p->assigned >= 0)
         cs_avro_set_long(v, CS_PC_ASSIGNED_USER_ID, p->assigned);
     cs_avro_set_bool(v, CS_PC_DO_NOT_SYNC, p->dns);
@@ -538,6 +538,8 @@ static void s_create_lead_owner(void)
     CHECK_STR(json_string_value(json_object_get(json_array_get(la, 0), "Crmsync_Prospect_Id__c")),
               "503");
     CHECK_STR(json_string_value(json_object_get(json_array_get(la, 0), "Company")), "Initech");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(la, 0), "Crmsync_Score__c")),
+              "1234");
     json_decref(la);
     json_decref(lb);
     CHECK_INT(end(&c, 1), 0);
