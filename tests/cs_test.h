@@ -66,4 +66,36 @@ static inline const char *cs_test_env(const char *name, const char *def)
     return v && *v ? v : def;
 }
 
+/* The source tree's root: CRMSYNC_SOURCE_DIR, else found from this header's own path. */
+static inline const char *cs_test_source_dir(void)
+{
+    static char dir[1024];
+    const char *env = cs_test_env("CRMSYNC_SOURCE_DIR", NULL), *p;
+    if (env)
+        return env;
+    snprintf(dir, sizeof dir, "%s", __FILE__);
+    if ((p = strstr(dir, "/tests/cs_test.h")))
+        dir[p - dir] = '\0';
+    return dir;
+}
+
+#ifdef AVRO_H
+/* An avro-c allocator that counts allocations: install it with
+ * avro_set_allocator(cs_test_avro_alloc, NULL) before any avro-c object exists, then compare
+ * cs_test_avro_allocs_ before and after the code that must not allocate. */
+static long cs_test_avro_allocs_;
+
+static inline void *cs_test_avro_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    (void)ud;
+    (void)osize;
+    if (nsize == 0) {
+        free(ptr);
+        return NULL;
+    }
+    cs_test_avro_allocs_++;
+    return realloc(ptr, nsize);
+}
+#endif
+
 #endif

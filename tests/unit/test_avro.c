@@ -24,35 +24,7 @@ static const uint64_t expected_fp_pc_v2 = 0xf3a5ea2daf563c7eULL; /* schemas/old/
 
 /* ---- Counting allocator: proves the decode hot path does not allocate ---------------- */
 
-static long allocs_g;
-
-static void *count_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-    (void)ud;
-    (void)osize;
-    if (nsize == 0) {
-        free(ptr);
-        return NULL;
-    }
-    allocs_g++;
-    return realloc(ptr, nsize);
-}
-
 /* ---- Helpers ---------------------------------------------------------------------------- */
-
-static char source_dir_g[1024];
-
-static const char *source_dir(void)
-{
-    const char *env = cs_test_env("CRMSYNC_SOURCE_DIR", NULL);
-    if (env)
-        return env;
-    snprintf(source_dir_g, sizeof source_dir_g, "%s", __FILE__);
-    char *p = strstr(source_dir_g, "/tests/unit/");
-    if (p)
-        *p = '\0';
-    return source_dir_g;
-}
 
 static char *slurp(const char *path, size_t *len)
 {
@@ -906,7 +878,7 @@ static void test_old_version(cs_avro_registry_t *reg)
 {
     char path[1200], err[512];
     size_t jlen;
-    snprintf(path, sizeof path, "%s/schemas/old/ProspectChange.v1.avsc", source_dir());
+    snprintf(path, sizeof path, "%s/schemas/old/ProspectChange.v1.avsc", cs_test_source_dir());
     char *json = slurp(path, &jlen);
     uint64_t fp = 0;
     OK(cs_avro_fingerprint_json(json, jlen, &fp, NULL, err, sizeof err));
@@ -1047,24 +1019,24 @@ static void test_no_alloc(cs_avro_registry_t *reg)
     memcpy(frame, f, len);
     for (int i = 0; i < 3; i++)
         OK(cs_avro_decode(dec, frame, len, &out));
-    long before = allocs_g;
+    long before = cs_test_avro_allocs_;
     for (int i = 0; i < 1000; i++)
         OK(cs_avro_decode(dec, frame, len, &out));
-    CHECK_INT(allocs_g - before, 0);
+    CHECK_INT(cs_test_avro_allocs_ - before, 0);
     check_pc(out.value, false);
-    before = allocs_g;
+    before = cs_test_avro_allocs_;
     for (int i = 0; i < 1000; i++)
         OK(cs_avro_encode(enc, v, &f, &len));
-    CHECK_INT(allocs_g - before, 0);
+    CHECK_INT(cs_test_avro_allocs_ - before, 0);
 
     /* Non-empty map and array: avro-c's generic containers allocate per element. */
-    before = allocs_g;
+    before = cs_test_avro_allocs_;
     for (int i = 0; i < 1000; i++)
         OK(cs_avro_decode(dec, frames_g[CS_AVRO_PROSPECT_CHANGE],
                           frame_len_g[CS_AVRO_PROSPECT_CHANGE], &out));
     printf("ProspectChange with 2 custom fields + 2 changed fields: %.1f avro-c allocations per "
            "decode\n",
-           (allocs_g - before) / 1000.0);
+           (cs_test_avro_allocs_ - before) / 1000.0);
     free(frame);
     cs_avro_encoder_destroy(enc);
     cs_avro_decoder_destroy(dec);
@@ -1073,7 +1045,7 @@ static void test_no_alloc(cs_avro_registry_t *reg)
 int main(void)
 {
     char err[512];
-    avro_set_allocator(count_alloc, NULL);
+    avro_set_allocator(cs_test_avro_alloc, NULL);
     cs_avro_registry_t *reg = cs_avro_registry_new(err, sizeof err);
     if (!reg)
         fprintf(stderr, "registry: %s\n", err);

@@ -40,20 +40,6 @@ static uint64_t rnd(void)
     return rng_g;
 }
 
-static char source_dir_g[1024];
-
-static const char *source_dir(void)
-{
-    const char *env = cs_test_env("CRMSYNC_SOURCE_DIR", NULL);
-    if (env)
-        return env;
-    snprintf(source_dir_g, sizeof source_dir_g, "%s", __FILE__);
-    char *p = strstr(source_dir_g, "/tests/unit/");
-    if (p)
-        *p = '\0';
-    return source_dir_g;
-}
-
 /* One frame both ways; a disagreement is a failed check with its detail. */
 static bool check_frame(const char *what, const unsigned char *p, size_t n)
 {
@@ -474,28 +460,16 @@ static size_t corpus_dir(const char *dir)
 static void test_corpus(void)
 {
     char dir[1200];
-    snprintf(dir, sizeof dir, "%s/tests/fuzz/corpus/avro", source_dir());
+    snprintf(dir, sizeof dir, "%s/tests/fuzz/corpus/avro", cs_test_source_dir());
     size_t files = corpus_dir(dir);
     CHECK(files >= 10); /* the seeds are there */
-    snprintf(dir, sizeof dir, "%s/tests/fuzz/regressions/avro", source_dir());
+    snprintf(dir, sizeof dir, "%s/tests/fuzz/regressions/avro", cs_test_source_dir());
     files += corpus_dir(dir);
     printf("fuzz corpus: %zu files\n", files);
 }
 
 /* The flat path makes no avro-c allocation (and has no malloc of its own after
  * cs_avro_decoder_new). */
-static long allocs_g;
-static void *count_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-    (void)ud;
-    (void)osize;
-    if (nsize == 0) {
-        free(ptr);
-        return NULL;
-    }
-    allocs_g++;
-    return realloc(ptr, nsize);
-}
 
 static void test_no_alloc(void)
 {
@@ -509,19 +483,19 @@ static void test_no_alloc(void)
         REQUIRE(!cs_avro_encode(enc, v, &f, &lens[i]) && lens[i] <= sizeof frames[i]);
         memcpy(frames[i], f, lens[i]);
     }
-    long before = allocs_g;
+    long before = cs_test_avro_allocs_;
     for (int i = 0; i < 1000; i++) {
         cs_avro_flat_t fl;
         CHECK_INT(cs_avro_decode_flat(fdec_g, frames[i % 16], lens[i % 16], &fl), 0);
     }
-    CHECK_INT(allocs_g - before, 0);
+    CHECK_INT(cs_test_avro_allocs_ - before, 0);
     cs_avro_encoder_destroy(enc);
 }
 
 int main(void)
 {
     char err[512];
-    avro_set_allocator(count_alloc, NULL); /* before any avro-c object exists */
+    avro_set_allocator(cs_test_avro_alloc, NULL); /* before any avro-c object exists */
     REQUIRE((reg_g = cs_avro_registry_new(err, sizeof err)));
     for (int s = 0; s < CS_AVRO_N_SCHEMAS; s++)
         REQUIRE(!cs_avro_registry_set_id(reg_g, s, CONFLUENT_ID_BASE + s));

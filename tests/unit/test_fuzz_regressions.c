@@ -14,20 +14,6 @@
 #include <dirent.h>
 #include <sys/stat.h>
 
-static char source_dir_g[1024];
-
-static const char *source_dir(void)
-{
-    const char *env = cs_test_env("CRMSYNC_SOURCE_DIR", NULL);
-    if (env)
-        return env;
-    snprintf(source_dir_g, sizeof source_dir_g, "%s", __FILE__);
-    char *p = strstr(source_dir_g, "/tests/unit/");
-    if (p)
-        *p = '\0';
-    return source_dir_g;
-}
-
 static int cmp_names(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -63,7 +49,7 @@ static size_t replay_dir(const char *dir, int (*fn)(const uint8_t *, size_t))
         uint8_t *buf = malloc(len ? len : 1);
         REQUIRE(buf && fread(buf, 1, len, f) == len);
         fclose(f);
-        fprintf(stderr, "  %s\n", path + strlen(source_dir()) + 1);
+        fprintf(stderr, "  %s\n", path + strlen(cs_test_source_dir()) + 1);
         fn(buf, len); /* aborts on a broken invariant */
         free(buf);
         free(names[i]);
@@ -85,9 +71,10 @@ int main(void)
     for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++) {
         char dir[1200];
         size_t seeds, regressions;
-        snprintf(dir, sizeof dir, "%s/tests/fuzz/corpus/%s", source_dir(), targets[i].name);
+        snprintf(dir, sizeof dir, "%s/tests/fuzz/corpus/%s", cs_test_source_dir(), targets[i].name);
         seeds = replay_dir(dir, targets[i].fn);
-        snprintf(dir, sizeof dir, "%s/tests/fuzz/regressions/%s", source_dir(), targets[i].name);
+        snprintf(dir, sizeof dir, "%s/tests/fuzz/regressions/%s", cs_test_source_dir(),
+                 targets[i].name);
         regressions = replay_dir(dir, targets[i].fn);
         printf("fuzz_%s: %zu seeds and %zu regression inputs replayed\n", targets[i].name, seeds,
                regressions);

@@ -29,20 +29,6 @@ static uint64_t rnd(void)
     return rng_g;
 }
 
-static long avro_allocs_g;
-
-static void *count_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-    (void)ud;
-    (void)osize;
-    if (nsize == 0) {
-        free(ptr);
-        return NULL;
-    }
-    avro_allocs_g++;
-    return realloc(ptr, nsize);
-}
-
 /* A long worth testing: varint and zig-zag boundaries, extremes, or anything. */
 static int64_t rnd_long(void)
 {
@@ -479,7 +465,7 @@ static void test_no_alloc(cs_avro_registry_t *reg)
     size_t len;
     bool stable = true;
     rng_g = 12345;
-    long before = avro_allocs_g;
+    long before = cs_test_avro_allocs_;
     for (int i = 0; i < 1000; i++) {
         rnd_state(&st_g);
         if (st_g.r.prospect_key_len > 1000)
@@ -495,7 +481,7 @@ static void test_no_alloc(cs_avro_registry_t *reg)
             first = out;
         stable = stable && out == first;
     }
-    CHECK_INT(avro_allocs_g - before, 0);
+    CHECK_INT(cs_test_avro_allocs_ - before, 0);
     CHECK(stable);
     cs_avro_encoder_destroy(enc);
 }
@@ -503,7 +489,7 @@ static void test_no_alloc(cs_avro_registry_t *reg)
 int main(void)
 {
     char err[512];
-    avro_set_allocator(count_alloc, NULL); /* before any avro-c object exists */
+    avro_set_allocator(cs_test_avro_alloc, NULL); /* before any avro-c object exists */
     cs_avro_registry_t *reg = cs_avro_registry_new(err, sizeof err);
     if (!reg)
         fprintf(stderr, "registry: %s\n", err);
