@@ -18,6 +18,7 @@
 #include "cs_log.h"
 #include "cs_test.h"
 #include "testutil_proc.h"
+#include "testutil_producer.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -249,16 +250,20 @@ static void test_program(void)
 {
     const char *bootstrap = cs_test_env("CRMSYNC_BOOTSTRAP", NULL);
     char conf[256], logp[256], text[1024];
+    cs_tprod_env_t env; /* topics of its own: the producer waits for its cursor topic */
     if (!bootstrap) {
         fprintf(stderr, "CRMSYNC_BOOTSTRAP unset: skipping the program checks\n");
         return;
     }
+    REQUIRE(cs_tprod_env_init(&env, "tls", 1) == 0);
     snprintf(conf, sizeof conf, "%s/crm.conf", dir_g);
     snprintf(text, sizeof text,
              "kafka.bootstrap.servers=%s\ncrm.login_url=%s\ncrm.client_id=tls-test\n"
              "crm.client_secret=tls-test-secret\nmkt.base_url=%s\npoll.interval.ms=200\n"
-             "http.port=-1\ncrm.timeout.ms=3000\n",
-             bootstrap, base_g, base_g);
+             "http.port=-1\ncrm.timeout.ms=3000\ntopic.crm=%s\ntopic.cursors=%s\n"
+             "topic.errors=%s\n",
+             bootstrap, base_g, base_g, env.topics[CS_TOPIC_CRM], env.topics[CS_TOPIC_CURSORS],
+             env.topics[CS_TOPIC_ERRORS]);
     FILE *f = fopen(conf, "w");
     REQUIRE(f && fputs(text, f) >= 0);
     fclose(f);
@@ -283,6 +288,7 @@ static void test_program(void)
         }
         cs_tproc_stop(&p, 15000);
     }
+    cs_tprod_env_destroy(&env, 0);
 }
 
 int main(void)
