@@ -509,7 +509,6 @@ size_t cs_sync_release_held(cs_sync_t *s, int64_t now_ms)
         n++;
         x->hold_until = 0;
         cs_sync_log_mark(s, x->state);
-        p = cs_store_at(s->store, x->state);
         if (!(p->flags & CS_PS_SEEN_MARKETING) &&
             (p->wait == CS_WAIT_NO_PROSPECT || !s->sync_email_changes || !(p->dirty_mkt & email))) {
             /* No prospect (it waits, auto-create off), or an email change not to be applied

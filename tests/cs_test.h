@@ -66,6 +66,15 @@ static inline const char *cs_test_env(const char *name, const char *def)
     return v && *v ? v : def;
 }
 
+/* xorshift64: a fast, seeded, reproducible generator for randomised tests (*s != 0). */
+static inline uint64_t cs_test_xorshift(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
 /* The source tree's root: CRMSYNC_SOURCE_DIR, else found from this header's own path. */
 static inline const char *cs_test_source_dir(void)
 {

@@ -44,10 +44,7 @@ static char *slurp(const char *path, size_t *len)
 static uint64_t rng_g = 0x9e3779b97f4a7c15ULL;
 static uint64_t rnd(void)
 {
-    rng_g ^= rng_g << 13;
-    rng_g ^= rng_g >> 7;
-    rng_g ^= rng_g << 17;
-    return rng_g;
+    return cs_test_xorshift(&rng_g);
 }
 
 static bool str_is(const avro_value_t *v, int i, const char *want)

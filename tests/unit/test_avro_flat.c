@@ -17,14 +17,6 @@
 #include <dirent.h>
 #include <sys/stat.h>
 
-typedef struct {
-    const char *path;
-    const char *json;
-    size_t len;
-} cs_avro_embedded_t;
-extern const cs_avro_embedded_t cs_avro_embedded_g[];
-extern const size_t cs_avro_embedded_count_g;
-
 #define CONFLUENT_ID_BASE 1000 /* as the fuzz harness */
 
 static cs_avro_registry_t *reg_g;
@@ -34,10 +26,7 @@ static long frames_checked_g, frames_valid_g;
 static uint64_t rng_g = 0x2545f4914f6cdd1dULL;
 static uint64_t rnd(void)
 {
-    rng_g ^= rng_g << 13;
-    rng_g ^= rng_g >> 7;
-    rng_g ^= rng_g << 17;
-    return rng_g;
+    return cs_test_xorshift(&rng_g);
 }
 
 /* One frame both ways; a disagreement is a failed check with its detail. */

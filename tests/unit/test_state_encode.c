@@ -23,10 +23,7 @@
 static uint64_t rng_g = 0x9e3779b97f4a7c15ULL;
 static uint64_t rnd(void)
 {
-    rng_g ^= rng_g << 13;
-    rng_g ^= rng_g >> 7;
-    rng_g ^= rng_g << 17;
-    return rng_g;
+    return cs_test_xorshift(&rng_g);
 }
 
 /* A long worth testing: varint and zig-zag boundaries, extremes, or anything. */
